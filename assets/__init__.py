@@ -1,0 +1,1 @@
+"""Dagster assets by layer: raw, staging, lineage, recon, marts. SQL lives in ``assets/sql``."""

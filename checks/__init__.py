@@ -1,0 +1,1 @@
+"""Data contracts (pandera) and reconciliation checks, one module per failure class."""

@@ -1,0 +1,61 @@
+"""SQL files beside the assets: load them, bind parameters, build tables.
+
+One table per file under ``assets/sql/<layer>/<table>.sql``: a bare ``SELECT`` that also
+runs as-is in the DuckDB CLI (with its ``$name`` parameters set). Values are always bound,
+never formatted into the text.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+ROOT = Path(__file__).resolve().parent.parent
+_PARAM = re.compile(r"(?<![:$\w])\$([A-Za-z_]\w*)")
+
+
+@functools.cache
+def load_sql(relpath: str) -> str:
+    """Text of a SQL file, relative to the repository root (e.g. ``assets/sql/x/y.sql``)."""
+    return (ROOT / relpath).read_text(encoding="utf-8")
+
+
+def _bound(sql: str, params: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Only the parameters the statement names: DuckDB rejects unused named parameters."""
+    if not params:
+        return None
+    wanted = set(_PARAM.findall(sql))
+    missing = wanted - params.keys()
+    if missing:
+        raise KeyError(f"SQL parameters not given: {sorted(missing)}")
+    return {k: v for k, v in params.items() if k in wanted} or None
+
+
+def execute(conn: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None):
+    """Execute a statement with named parameters and drain it (DuckDB 2.0 wants that)."""
+    res = conn.execute(sql, _bound(sql, params))
+    return res.fetchall()
+
+
+def query(conn: duckdb.DuckDBPyConnection, sql: str, **params: Any) -> pl.DataFrame:
+    """Run a query and return a polars frame."""
+    return conn.sql(sql, params=_bound(sql, params)).pl()
+
+
+def table_sql(layer: str, table: str) -> str:
+    return load_sql(f"assets/sql/{layer}/{table}.sql")
+
+
+def build_table(
+    conn: duckdb.DuckDBPyConnection, qualified: str, params: dict[str, Any] | None = None
+) -> int:
+    """``create or replace table schema.table as <assets/sql/schema/table.sql>``; row count."""
+    schema, table = qualified.split(".", 1)
+    body = table_sql(schema, table)
+    execute(conn, f"create or replace table {qualified} as\n{body}", params)
+    return conn.execute(f"select count(*) from {qualified}").fetchone()[0]

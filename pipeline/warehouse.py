@@ -1,0 +1,36 @@
+"""Opening the DuckDB warehouse the same way everywhere (CLI, Dagster, tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+SCHEMAS = ("meta", "raw", "quarantine", "staging", "lineage", "recon", "marts")
+
+
+def configure(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Apply the session settings every chargeline connection relies on.
+
+    UTC so that ``TIMESTAMPTZ`` renders and truncates the same on every machine; no
+    extension autoinstall because nothing may be downloaded at run time.
+    """
+    conn.execute("SET TimeZone='UTC'")
+    conn.execute("SET enable_progress_bar=false")
+    conn.execute("SET autoinstall_known_extensions=false")
+    for schema in SCHEMAS:
+        conn.execute(f"create schema if not exists {schema}")
+    return conn
+
+
+def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Connect to a warehouse file (created, with its parent folder, if missing)."""
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect(str(path), read_only=read_only)
+    if read_only:
+        conn.execute("SET TimeZone='UTC'")
+        conn.execute("SET enable_progress_bar=false")
+        return conn
+    return configure(conn)
