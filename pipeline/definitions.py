@@ -1,15 +1,32 @@
-"""The one Dagster ``Definitions`` of chargeline (``dagster dev -w workspace.yaml``)."""
+"""The one Dagster ``Definitions`` of chargeline (``dagster dev -w workspace.yaml``).
+
+Assets and checks are collected from every module of the ``assets`` and ``checks``
+packages, so adding a layer or a check means adding a module, not editing this file.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import dagster as dg
 
-from assets.raw import raw_assets
+import assets as assets_pkg
+import checks as checks_pkg
 from pipeline.config import Settings
 from pipeline.resources import make_resources
 
-ALL_ASSETS = [*raw_assets]
-ALL_CHECKS: list[dg.AssetChecksDefinition] = []
+
+def _modules(package) -> list:
+    return [
+        importlib.import_module(f"{package.__name__}.{m.name}")
+        for m in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name)
+        if not m.name.startswith("_")
+    ]
+
+
+ALL_ASSETS = list(dg.load_assets_from_modules(_modules(assets_pkg)))
+ALL_CHECKS = list(dg.load_asset_checks_from_modules(_modules(assets_pkg) + _modules(checks_pkg)))
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
