@@ -1,0 +1,35 @@
+"""Recon layer: ``recon.flags``, one row per finding of every failure class.
+
+Belongs here: running the rules declared in ``checks/`` against the lineage. The rules
+themselves (SQL, tolerances, explanations) live in ``checks/``.
+"""
+
+import dagster as dg
+
+from pipeline.flags import build_flags
+from pipeline.resources import LandingResource, WarehouseResource
+
+UPSTREAM = [
+    "lineage_sessions", "lineage_transactions", "stg_ems_intervals", "stg_ocpp_meter_values",
+    "stg_tariff_versions",
+]
+
+
+@dg.asset(
+    name="recon_flags",
+    group_name="recon",
+    kinds={"duckdb"},
+    deps=[dg.AssetKey(k) for k in UPSTREAM],
+    description="recon.flags: every finding with evidence, severity and money at risk.",
+)
+def recon_flags(context: dg.AssetExecutionContext, duckdb: WarehouseResource, landing: LandingResource):
+    options = landing.settings().options
+    with duckdb.get_connection() as conn:
+        counts = build_flags(conn, options)
+        money = conn.execute("select coalesce(sum(money_at_risk), 0) from recon.flags").fetchone()[0]
+    context.log.info(f"findings: {counts}")
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": sum(counts.values()),
+        "findings_by_check": counts,
+        "money_at_risk": float(money),
+    })

@@ -1,0 +1,163 @@
+"""The reconciliation-check framework: rules that return findings, and ``recon.flags``.
+
+A failure class is a ``FlagRule``: a SQL file (a bare ``SELECT``) returning one row per
+finding with the contract's columns, plus where its tolerances come from. Rules are
+declared in the ``checks`` package (a module-level ``RULES`` list); this module collects
+them, builds ``recon.flags`` from all of them and turns each into a Dagster asset check.
+
+The framework owns what every check shares, so a rule's SQL only says what is wrong:
+- ``check`` and ``severity``: severity comes from ``[checks.<name>.severity]`` in the
+  options by site type (``public``/``fleet``/``microgrid``/``default``), because the same
+  finding weighs differently at a depot and at a public plaza (contract §3).
+- tolerances: every other key of ``[checks.<name>]`` is bound as ``$<key>``.
+- ``flag_id``: a stable identity (check + subject + interval), so the review queue can
+  follow a finding across reruns.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from pipeline.sql import execute, load_sql
+
+# What a rule's SQL must return (``site_type`` is used for severity, then kept).
+FINDING_COLUMNS = (
+    "session_key", "site_id", "site_type", "charge_point_id", "evse_uid",
+    "ocpp_transaction_id", "backend_session_id", "cdr_id", "interval_start",
+    "money_at_risk", "currency", "evidence", "explanation",
+)
+SEVERITIES = ("info", "warn", "error")
+
+FLAGS_DDL = """
+create table if not exists recon.flags (
+    flag_id varchar, session_key varchar, "check" varchar, severity varchar,
+    site_id varchar, site_type varchar, charge_point_id varchar, evse_uid varchar,
+    ocpp_transaction_id varchar, backend_session_id varchar, cdr_id varchar,
+    interval_start timestamptz, money_at_risk decimal(18, 4), currency varchar,
+    evidence json, explanation varchar, flagged_at timestamptz
+)"""
+
+
+@dataclass(frozen=True)
+class FlagRule:
+    """One failure class.
+
+    Parameters
+    ----------
+    check : the contract's check name (``recon.flags.check``).
+    sql : repository-relative path of the SELECT returning ``FINDING_COLUMNS``.
+    guards : asset key the Dagster asset check is attached to (besides ``recon_flags``).
+    requires : tables the rule reads that may legitimately be absent (optional inputs such
+        as ``staging.tokens``); the rule yields nothing when one is missing.
+    blocking : whether a finding must stop downstream publishing.
+    description : one line for the Dagster UI and docs.
+    """
+
+    check: str
+    sql: str
+    guards: str = "recon_flags"
+    requires: tuple[str, ...] = ()
+    blocking: bool = False
+    description: str = ""
+
+
+def collect_rules() -> list[FlagRule]:
+    """Every ``RULES`` entry of every module in the ``checks`` package, in name order."""
+    import checks
+
+    rules: list[FlagRule] = []
+    for mod in sorted(pkgutil.iter_modules(checks.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"checks.{mod.name}")
+        rules.extend(getattr(module, "RULES", ()))
+    names = [r.check for r in rules]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise ValueError(f"check declared twice: {sorted(dupes)}")
+    return rules
+
+
+def rule_params(rule: FlagRule, options: dict[str, Any]) -> dict[str, Any]:
+    """Tolerances of a rule: its ``[checks.<name>]`` keys except the severity table."""
+    section = options.get("checks", {}).get(rule.check, {})
+    return {k: v for k, v in section.items() if k != "severity"}
+
+
+def severity_map(rule: FlagRule, options: dict[str, Any]) -> dict[str, str]:
+    section = options.get("checks", {}).get(rule.check, {}).get("severity", {})
+    out = {"default": "warn", **section}
+    bad = {k: v for k, v in out.items() if v not in SEVERITIES}
+    if bad:
+        raise ValueError(f"{rule.check}: unknown severity {bad}")
+    return out
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, table = qualified.split(".", 1)
+    return conn.execute(
+        "select count(*) from information_schema.tables where table_schema = $s and table_name = $t",
+        {"s": schema, "t": table},
+    ).fetchone()[0] > 0
+
+
+def run_rule(conn: duckdb.DuckDBPyConnection, rule: FlagRule, options: dict[str, Any]) -> int:
+    """Insert the rule's findings into ``recon.flags``; returns how many."""
+    if not all(table_exists(conn, t) for t in rule.requires):
+        return 0
+    sev = severity_map(rule, options)
+    body = load_sql(rule.sql)
+    params = {
+        **rule_params(rule, options),
+        "_check": rule.check,
+        "_sev_public": sev.get("public", sev["default"]),
+        "_sev_fleet": sev.get("fleet", sev["default"]),
+        "_sev_microgrid": sev.get("microgrid", sev["default"]),
+        "_sev_default": sev["default"],
+    }
+    before = conn.execute('select count(*) from recon.flags where "check" = $c', {"c": rule.check}).fetchone()[0]
+    execute(conn, f"""
+        insert into recon.flags by name
+        with findings as (
+        {body}
+        )
+        select
+            md5(concat_ws('|', $_check, coalesce(session_key, ''), coalesce(charge_point_id, ''),
+                coalesce(evse_uid, ''), coalesce(site_id, ''), coalesce(cast(interval_start as varchar), ''),
+                coalesce(cdr_id, ''))) as flag_id,
+            session_key, $_check as "check",
+            case site_type when 'public' then $_sev_public when 'fleet' then $_sev_fleet
+                 when 'microgrid' then $_sev_microgrid else $_sev_default end as severity,
+            site_id, site_type, charge_point_id, evse_uid,
+            cast(ocpp_transaction_id as varchar) as ocpp_transaction_id,
+            cast(backend_session_id as varchar) as backend_session_id, cdr_id,
+            cast(interval_start as timestamptz) as interval_start,
+            cast(round(abs(coalesce(money_at_risk, 0)), 4) as decimal(18, 4)) as money_at_risk,
+            currency, cast(evidence as json) as evidence, explanation, now() as flagged_at
+        from findings
+    """, params)
+    after = conn.execute('select count(*) from recon.flags where "check" = $c', {"c": rule.check}).fetchone()[0]
+    return after - before
+
+
+def build_flags(
+    conn: duckdb.DuckDBPyConnection, options: dict[str, Any], rules: Iterable[FlagRule] | None = None
+) -> dict[str, int]:
+    """Rebuild ``recon.flags`` from every rule in one transaction; counts per check."""
+    rules = list(collect_rules() if rules is None else rules)
+    counts: dict[str, int] = {}
+    conn.execute("begin transaction")
+    try:
+        conn.execute(FLAGS_DDL)
+        conn.execute("delete from recon.flags")
+        for rule in rules:
+            counts[rule.check] = run_rule(conn, rule, options)
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    return counts
