@@ -27,6 +27,10 @@ create table if not exists quarantine.rejects (
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(META_DDL)
     conn.execute(REJECTS_DDL)
+    # Added after the first release: staging fills these (which table rejected a record,
+    # how many records of a file reached their record-level staging table).
+    conn.execute("alter table quarantine.rejects add column if not exists staging_table varchar")
+    conn.execute("alter table meta.files add column if not exists records_staged bigint")
     for table, cols in RAW_TABLES.items():
         conn.execute(
             f"create table if not exists {table} "
@@ -82,7 +86,8 @@ def ingest_file(conn: duckdb.DuckDBPyConnection, f: DataFile, digest: str, opts:
             conn.execute("insert into quarantine.rejects by name select * from _rej")
             conn.unregister("_rej")
         conn.execute(
-            "insert into meta.files values ($source, $rel, $hash, $size, $now, $read, $loaded, $rejected)",
+            "insert into meta.files (source, source_file, content_hash, size_bytes, ingested_at, records_read, "
+            "records_loaded, records_rejected) values ($source, $rel, $hash, $size, $now, $read, $loaded, $rejected)",
             {"source": f.source, "rel": f.rel, "hash": digest, "size": f.path.stat().st_size, "now": now,
              "read": loaded.records_read, "loaded": len(loaded.rows), "rejected": len(loaded.rejects)},
         )

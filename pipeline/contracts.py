@@ -1,0 +1,259 @@
+"""Data contracts at the staging boundary: validate a staging table, quarantine its failures.
+
+Belongs here: the one mechanism every staging asset uses to move rows that break their
+contract (a pandera polars ``DataFrameModel`` from ``checks/contracts.py``) or that SQL could
+not type into ``quarantine.rejects``, so that nothing is lost and nothing stops the night.
+
+Protocol for a staging asset (re-runnable, because each step replaces its earlier output)::
+
+    build_table(conn, "staging.cdrs", params)            # create or replace from raw.*
+    route_rejects(conn, "staging.cdrs", "cdrs")           # rows whose SQL found reasons
+    enforce(conn, "staging.cdrs", StgCdrs, "cdrs")        # rows failing the pandera model
+
+``route_rejects`` moves rows whose ``_reject_reasons`` column (a ``VARCHAR[]`` the staging
+SQL computes) is non-empty and drops that column; ``enforce`` validates what is left.
+Both first delete the quarantine rows they wrote for the same table on an earlier run, so
+rebuilding a table and calling them again never duplicates a reject. A reject row stores
+``source_file, record_no`` and the record's text from its raw table, looked up by that pair.
+
+Derived tables (e.g. ``staging.cdr_charging_periods``) share ``(source_file, record_no)``
+with their record-level table: pass ``cascade=`` so a failing derived row also removes its
+parent record (and siblings) from the other tables. The record is then rejected once,
+whole, and the per-file accounting (read = staged + rejected) still balances.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+import polars as pl
+
+from pipeline.ingest.run import ensure_tables
+
+REJECT_REASONS_COLUMN = "_reject_reasons"
+RAW_MAX_CHARS = 2000
+
+# Staging table -> raw table its records come from (for the reject's raw text).
+RAW_TABLE_OF: dict[str, str] = {
+    "staging.sites": "raw.registry_sites",
+    "staging.evses": "raw.registry_evses",
+    "staging.ocpp_frames": "raw.ocpp_frames",
+    "staging.backend_sessions": "raw.backend_sessions",
+    "staging.cdrs": "raw.cdrs",
+    "staging.cdr_charging_periods": "raw.cdrs",
+    "staging.tariff_versions": "raw.tariffs",
+    "staging.ems_intervals": "raw.ems_intervals",
+    "staging.location_evse_status": "raw.locations",
+    "staging.tokens": "raw.tokens",
+}
+_LINEAGE = ("source_file", "record_no")
+# DuckDB's implicit row identity: the one key every staging table has, derived ones too.
+_ROWID = "_contract_rowid"
+
+
+class ContractSchemaError(RuntimeError):
+    """The table's shape (columns, dtypes) breaks its model: a code defect, not bad data."""
+
+
+@dataclass(frozen=True)
+class ContractResult:
+    """What a contract (or SQL routing) did to one staging table.
+
+    Attributes
+    ----------
+    table : str
+        The staging table, ``schema.name``.
+    staged : int
+        Rows left in the table afterwards.
+    rejected : int
+        Rows moved to ``quarantine.rejects`` by this call (cascaded rows not counted).
+    top_reasons : list of (str, int)
+        The most frequent reasons and how many rows carried each, most frequent first.
+    """
+
+    table: str
+    staged: int
+    rejected: int
+    top_reasons: list[tuple[str, int]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"table": self.table, "staged": self.staged, "rejected": self.rejected,
+                "top_reasons": [list(r) for r in self.top_reasons]}
+
+
+def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    schema, name = table.split(".", 1)
+    rows = conn.execute(
+        "select column_name from information_schema.columns where table_schema = $s and table_name = $t "
+        "order by ordinal_position", {"s": schema, "t": name}).fetchall()
+    return [r[0] for r in rows]
+
+
+def _raw_text_sql(conn: duckdb.DuckDBPyConnection, raw_table: str | None) -> tuple[str, str]:
+    """A join clause and an expression giving each record's raw text (``r`` alias)."""
+    if raw_table is None:
+        return "", "null::varchar"
+    cols = [c for c in _columns(conn, raw_table) if c not in (*_LINEAGE, "ingested_at")]
+    if not cols:
+        return "", "null::varchar"
+    if cols == ["obj"]:
+        expr = "r.obj::varchar"
+    else:  # tabular raw rows: the fields as one JSON object, in file column order
+        expr = "to_json({" + ", ".join(f"'{c}': r.\"{c}\"" for c in cols) + "})::varchar"
+    join = f"left join {raw_table} as r on r.source_file = q.source_file and r.record_no = q.record_no"
+    return join, f"left({expr}, {RAW_MAX_CHARS})"
+
+
+def clear_rejects(conn: duckdb.DuckDBPyConnection, table: str, stage: str) -> None:
+    """Forget the quarantine rows an earlier run wrote for ``table`` at ``stage``."""
+    conn.execute("delete from quarantine.rejects where staging_table = $t and stage = $s",
+                 {"t": table, "s": stage}).fetchall()
+
+
+def _quarantine(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    source: str,
+    stage: str,
+    bad: pl.DataFrame,
+    raw_table: str | None,
+    cascade: Sequence[str],
+) -> None:
+    """Insert ``bad`` (``_contract_rowid, source_file, record_no, reasons``) and delete it."""
+    join, raw_expr = _raw_text_sql(conn, raw_table)
+    conn.register("_contract_bad", bad.to_arrow())
+    try:
+        # One reject row per record, even when several derived rows of it failed.
+        conn.execute(f"""
+            insert into quarantine.rejects by name
+            select $source as source, q.source_file, q.record_no, {raw_expr} as raw, q.reasons,
+                   $stage as stage, now() as ingested_at, $table as staging_table
+            from (
+                select source_file, record_no, list_sort(list_distinct(flatten(list(reasons)))) as reasons
+                from _contract_bad group by all
+            ) as q {join}
+        """, {"source": source, "stage": stage, "table": table}).fetchall()
+        conn.execute(f"delete from {table} where rowid in (select {_ROWID} from _contract_bad)").fetchall()
+        for other in cascade:
+            conn.execute(
+                f"delete from {other} where (source_file, record_no) in "
+                "(select (source_file, record_no) from _contract_bad)").fetchall()
+    finally:
+        conn.unregister("_contract_bad")
+
+
+def _result(conn, table: str, bad: pl.DataFrame) -> ContractResult:
+    counts: Counter[str] = Counter()
+    for reasons in bad.get_column("reasons").to_list() if bad.height else []:
+        counts.update(set(reasons))
+    staged = conn.execute(f"select count(*) from {table}").fetchall()[0][0]
+    return ContractResult(table, staged, bad.height, counts.most_common(10))
+
+
+def route_rejects(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    source: str,
+    *,
+    raw_table: str | None = None,
+    cascade: Sequence[str] = (),
+) -> ContractResult:
+    """Move rows whose SQL-computed ``_reject_reasons`` is non-empty to the quarantine.
+
+    The column is dropped afterwards, so the staging table keeps only its own columns.
+    A table without the column is left as it is.
+    """
+    ensure_tables(conn)
+    clear_rejects(conn, table, "staging")
+    if REJECT_REASONS_COLUMN not in _columns(conn, table):
+        return _result(conn, table, pl.DataFrame({"reasons": []}))
+    bad = conn.sql(
+        f"select rowid as {_ROWID}, source_file, record_no, {REJECT_REASONS_COLUMN} as reasons "
+        f"from {table} where len(coalesce({REJECT_REASONS_COLUMN}, [])) > 0").pl()
+    if bad.height:
+        _quarantine(conn, table, source, "staging", bad, raw_table or RAW_TABLE_OF.get(table), cascade)
+    conn.execute(f"alter table {table} drop column {REJECT_REASONS_COLUMN}").fetchall()
+    return _result(conn, table, bad)
+
+
+def _model_columns(model) -> list[str]:
+    return list(model.to_schema().columns)
+
+
+def failing_rows(frame: pl.DataFrame, model) -> pl.DataFrame:
+    """Validate ``frame`` lazily (every failure collected); rows that fail, with reasons.
+
+    Returns a frame of ``_row`` (0-based position in ``frame``) and ``reasons`` (list of
+    ``column:check``). A failure not tied to a row (a missing column, a wrong dtype) means
+    the staging SQL and the model disagree: that raises ``ContractSchemaError``.
+    """
+    from pandera.config import ValidationDepth, config_context
+    from pandera.errors import SchemaErrors
+
+    empty = pl.DataFrame(schema={"_row": pl.UInt32, "reasons": pl.List(pl.String)})
+    try:
+        with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
+            model.validate(frame, lazy=True)
+    except SchemaErrors as exc:
+        cases = exc.failure_cases
+        schema_level = cases.filter(pl.col("index").is_null())
+        if schema_level.height:
+            raise ContractSchemaError(
+                f"{model.__name__}: {schema_level.select('column', 'check').rows()}") from exc
+        return (cases.group_by("index")
+                .agg(pl.concat_str([pl.col("column"), pl.lit(":"), pl.col("check")]).unique().sort()
+                     .alias("reasons"))
+                .select(pl.col("index").cast(pl.UInt32).alias("_row"), "reasons")
+                .sort("_row"))
+    return empty
+
+
+def enforce(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    model,
+    source: str,
+    *,
+    raw_table: str | None = None,
+    cascade: Sequence[str] = (),
+) -> ContractResult:
+    """Validate ``table`` with the pandera polars ``model``; quarantine and delete failing rows.
+
+    Parameters
+    ----------
+    conn : duckdb.DuckDBPyConnection
+        Warehouse connection.
+    table : str
+        Staging table, ``schema.name``; it must have ``source_file`` and ``record_no``.
+    model : type[pandera.polars.DataFrameModel]
+        The table's contract. Only the model's columns are read (plus lineage), so wide
+        JSON columns the model does not name never leave DuckDB.
+    source : str
+        Landing sub-folder the records came from (``quarantine.rejects.source``).
+    raw_table : str, optional
+        Where the record's raw text is looked up; defaults from ``RAW_TABLE_OF``.
+    cascade : sequence of str
+        Other staging tables holding rows of the same records, deleted with a failing one.
+
+    Returns
+    -------
+    ContractResult
+        Rows left, rows rejected by this call and the top reasons.
+    """
+    ensure_tables(conn)
+    clear_rejects(conn, table, "contract")
+    table_cols = _columns(conn, table)
+    wanted = [c for c in _model_columns(model) if c in table_cols and c not in _LINEAGE]
+    select = ", ".join([f"rowid as {_ROWID}", *_LINEAGE, *(f'"{c}"' for c in wanted)])
+    frame = conn.sql(f"select {select} from {table} order by rowid").pl()
+    fails = failing_rows(frame.drop(_ROWID), model)
+    if fails.height == 0:
+        return _result(conn, table, pl.DataFrame({"reasons": []}))
+    bad = (frame.with_row_index("_row").join(fails, on="_row", how="inner")
+           .select(_ROWID, *_LINEAGE, "reasons"))
+    _quarantine(conn, table, source, "contract", bad, raw_table or RAW_TABLE_OF.get(table), cascade)
+    return _result(conn, table, bad)
+
