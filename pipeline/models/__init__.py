@@ -1,0 +1,5 @@
+"""Protocol vocabularies: ``StrEnum`` names in snake_case, values the wire strings.
+
+One module per protocol (``ocpi``; OCPP lives beside it when needed). Spec wording goes in
+docstrings; nothing here touches the warehouse.
+"""
