@@ -268,7 +268,8 @@ def resolve_key(conn: duckdb.DuckDBPyConnection, key: str) -> str:
     KEY may be a review key, session key, flag id, CDR id, backend session id, OCPI
     session id or ``charger:transaction`` (as for ``chargeline trace``).
     """
-    ensure_tables(conn)
+    if not table_exists(conn, "recon.review"):
+        raise KeyNotFound("no review queue yet")
     key = key.strip()
     flag = key.removeprefix("flag:")
     matches = {r[0] for r in conn.execute("""
