@@ -7,11 +7,12 @@ not type into ``quarantine.rejects``, so that nothing is lost and nothing stops 
 Protocol for a staging asset (re-runnable, because each step replaces its earlier output)::
 
     build_table(conn, "staging.cdrs", params)            # create or replace from raw.*
-    route_rejects(conn, "staging.cdrs", "cdrs")           # rows whose SQL found reasons
-    enforce(conn, "staging.cdrs", StgCdrs, "cdrs")        # rows failing the pandera model
+    enforce(conn, "staging.cdrs", StgCdrs, "cdrs")        # SQL reasons + pandera failures
 
-``route_rejects`` moves rows whose ``_reject_reasons`` column (a ``VARCHAR[]`` the staging
-SQL computes) is non-empty and drops that column; ``enforce`` validates what is left.
+A staging SQL may compute a ``_reject_reasons VARCHAR[]`` column (values it could not type,
+duplicates). ``enforce`` treats a non-empty list as a failure too, so a reject row carries
+every reason, SQL's and the model's, and drops the column. ``route_rejects`` does only the
+SQL part, for a table that has no model.
 Both first delete the quarantine rows they wrote for the same table on an earlier run, so
 rebuilding a table and calling them again never duplicates a reject. A reject row stores
 ``source_file, record_no`` and the record's text from its raw table, looked up by that pair.
@@ -203,9 +204,11 @@ def failing_rows(frame: pl.DataFrame, model) -> pl.DataFrame:
         if schema_level.height:
             raise ContractSchemaError(
                 f"{model.__name__}: {schema_level.select('column', 'check').rows()}") from exc
+        # A dataframe-level check names the model as its column: the check name says it all.
+        reason = (pl.when(pl.col("schema_context") == "DataFrameSchema").then(pl.col("check"))
+                  .otherwise(pl.concat_str([pl.col("column"), pl.lit(":"), pl.col("check")])))
         return (cases.group_by("index")
-                .agg(pl.concat_str([pl.col("column"), pl.lit(":"), pl.col("check")]).unique().sort()
-                     .alias("reasons"))
+                .agg(reason.unique().sort().alias("reasons"))
                 .select(pl.col("index").cast(pl.UInt32).alias("_row"), "reasons")
                 .sort("_row"))
     return empty
@@ -246,14 +249,25 @@ def enforce(
     ensure_tables(conn)
     clear_rejects(conn, table, "contract")
     table_cols = _columns(conn, table)
+    has_sql_reasons = REJECT_REASONS_COLUMN in table_cols
     wanted = [c for c in _model_columns(model) if c in table_cols and c not in _LINEAGE]
     select = ", ".join([f"rowid as {_ROWID}", *_LINEAGE, *(f'"{c}"' for c in wanted)])
+    if has_sql_reasons:
+        select += f", coalesce({REJECT_REASONS_COLUMN}, [])::varchar[] as _sql_reasons"
     frame = conn.sql(f"select {select} from {table} order by rowid").pl()
-    fails = failing_rows(frame.drop(_ROWID), model)
-    if fails.height == 0:
-        return _result(conn, table, pl.DataFrame({"reasons": []}))
-    bad = (frame.with_row_index("_row").join(fails, on="_row", how="inner")
+    if not has_sql_reasons:
+        frame = frame.with_columns(pl.lit([], dtype=pl.List(pl.String)).alias("_sql_reasons"))
+    fails = failing_rows(frame.drop(_ROWID, "_sql_reasons"), model)
+    # Every reason in one reject row: what SQL could not type and what the model refused.
+    bad = (frame.with_row_index("_row").join(fails, on="_row", how="left")
+           .with_columns(pl.concat_list(pl.col("_sql_reasons"),
+                                        pl.col("reasons").fill_null(pl.lit([], dtype=pl.List(pl.String))))
+                         .alias("reasons"))
+           .filter(pl.col("reasons").list.len() > 0)
            .select(_ROWID, *_LINEAGE, "reasons"))
-    _quarantine(conn, table, source, "contract", bad, raw_table or RAW_TABLE_OF.get(table), cascade)
+    if bad.height:
+        _quarantine(conn, table, source, "contract", bad, raw_table or RAW_TABLE_OF.get(table), cascade)
+    if has_sql_reasons:
+        conn.execute(f"alter table {table} drop column {REJECT_REASONS_COLUMN}").fetchall()
     return _result(conn, table, bad)
 

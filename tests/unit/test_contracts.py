@@ -75,3 +75,13 @@ def test_schema_level_failure_raises():
 def test_clean_frame_has_no_failures():
     frame = pl.DataFrame({"source_file": ["f"], "record_no": [1], "thing_id": ["a"], "energy_kwh": [1.0]})
     assert failing_rows(frame, Thing).height == 0
+
+
+def test_enforce_alone_keeps_sql_and_model_reasons_together(conn):
+    _build(conn)
+    conn.execute("update raw.things set thing_id = null where record_no = 4")
+    _build(conn)
+    result = enforce(conn, "staging.things", Thing, "things", raw_table="raw.things")
+    assert (result.rejected, result.staged) == (3, 1)
+    reasons = conn.sql("select reasons from quarantine.rejects where record_no = 4").fetchall()[0][0]
+    assert sorted(reasons) == ["energy_kwh: not a number", "thing_id:not_nullable"]
