@@ -324,15 +324,6 @@ def _step_up(total: Decimal, step: Decimal) -> Decimal:
     return (total / step).to_integral_value(ROUND_CEILING) * step
 
 
-def _sum_price(lines: Iterable[CostLine]) -> Price:
-    excl = ZERO
-    incl: Decimal | None = ZERO
-    for line in lines:
-        excl += line.excl_vat
-        incl = None if incl is None or line.incl_vat is None else incl + line.incl_vat
-    return Price(excl, incl)
-
-
 def price(
     periods: Iterable[ChargingPeriod],
     tariff: Tariff,
@@ -498,11 +489,12 @@ def price(
     vat_missing = False
     tax_included = bool(tariff.tax_included)
     costed: list[CostLine] = []
+    # Exact numerators (price x volume, VAT factor applied) per line; the division by 3600
+    # for time happens once per sum, so splitting a period cannot change a total.
+    numerators: list[tuple[str, bool, Decimal, Decimal | None]] = []
     for line in lines:
-        if line.bucket in (ENERGY, FLAT, RESERVATION_FLAT):
-            amount = line.price * line.billed
-        else:
-            amount = line.price * line.billed / SECONDS_PER_HOUR
+        per_hour = line.bucket not in (ENERGY, FLAT, RESERVATION_FLAT)
+        amount = line.price * line.billed
         if line.vat is not None:
             factor = (HUNDRED + line.vat) / HUNDRED
             excl, incl = (amount / factor, amount) if tax_included else (amount, amount * factor)
@@ -511,7 +503,12 @@ def price(
         else:
             vat_missing = True
             excl, incl = amount, (amount if tax_included else None)
-        costed.append(CostLine(line.period, line.bucket, line.element, line.volume, line.billed, line.price, line.vat, excl, incl))
+        numerators.append((line.bucket, per_hour, excl, incl))
+        divisor = SECONDS_PER_HOUR if per_hour else Decimal(1)
+        costed.append(CostLine(
+            line.period, line.bucket, line.element, line.volume, line.billed, line.price, line.vat,
+            excl / divisor, None if incl is None else incl / divisor,
+        ))
     if vat_missing:
         if tax_included:
             warnings.append("tax_included tariff without vat: excl. VAT amounts equal the tax-inclusive prices")
@@ -519,14 +516,26 @@ def price(
             warnings.append("price component without vat: incl. VAT unknown (absent VAT is not 0 % VAT)")
 
     def bucket_price(*buckets: str) -> Price:
-        return _sum_price(line for line in costed if line.bucket in buckets)
+        sums = {False: [ZERO, ZERO], True: [ZERO, ZERO]}
+        incl_known = True
+        for bucket, per_hour, excl, incl in numerators:
+            if buckets and bucket not in buckets:
+                continue
+            sums[per_hour][0] += excl
+            if incl is None:
+                incl_known = False
+            else:
+                sums[per_hour][1] += incl
+        total_excl = sums[False][0] + sums[True][0] / SECONDS_PER_HOUR
+        total_incl = sums[False][1] + sums[True][1] / SECONDS_PER_HOUR
+        return Price(total_excl, total_incl if incl_known else None)
 
     energy_cost = bucket_price(ENERGY)
     time_cost = bucket_price(TIME)
     parking_cost = bucket_price(PARKING_TIME)
     fixed_cost = bucket_price(FLAT)
     reservation_cost = bucket_price(RESERVATION_TIME, RESERVATION_FLAT)
-    before = _sum_price(costed)
+    before = bucket_price()
     total_excl, total_incl = before.excl_vat, before.incl_vat
     limit: str | None = None
     if tariff.min_price is not None:
