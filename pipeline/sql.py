@@ -58,4 +58,4 @@ def build_table(
     schema, table = qualified.split(".", 1)
     body = table_sql(schema, table)
     execute(conn, f"create or replace table {qualified} as\n{body}", params)
-    return conn.execute(f"select count(*) from {qualified}").fetchone()[0]
+    return conn.execute(f"select count(*) from {qualified}").fetchall()[0][0]
