@@ -1,0 +1,120 @@
+"""Site EMS 15-minute metering and dispatch intervals.
+
+``ev_energy_kwh`` is the sessions' per-step energy prorated into each interval on the
+true (CSMS) clock. At microgrid sites the columns balance exactly:
+``grid_import_kwh + pv_kwh + battery_discharge_kwh = ev_energy_kwh + battery_charge_kwh``
+(``pv_kwh`` is the PV energy used on site; surplus is curtailed).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.generate.clock import iso_s, local_dt, local_iso
+from pipeline.generate.network import Site
+from pipeline.generate.sessions import STEP_S, Session
+
+INTERVAL_S = 900
+
+
+def pv_kw(site: Site, t: float, peak_kw: float, cloud: float) -> float:
+    """A clear-sky bell between 08:00 and 17:00 local, dimmed by cloud."""
+    d = local_dt(t, site.tz)
+    h = d.hour + d.minute / 60
+    if not 8.0 <= h <= 17.0:
+        return 0.0
+    return peak_kw * math.sin(math.pi * (h - 8.0) / 9.0) * cloud
+
+
+def setpoints(site: Site, t0: float, n: int, rng: random.Random) -> tuple[list[float], list[float]]:
+    """Per-interval EV dispatch limit (kW) and PV forecast (kW) at a microgrid hub."""
+    total_kw = sum(e.max_power_kw for e in site.evses)
+    grid_kw = 0.35 * total_kw
+    peak = 0.5 * total_kw
+    sp, pv = [], []
+    cloud = rng.uniform(0.4, 1.0)
+    for i in range(n):
+        if i % 8 == 0:
+            cloud = min(1.0, max(0.2, cloud + rng.uniform(-0.2, 0.2)))
+        p = pv_kw(site, t0 + i * INTERVAL_S + 450, peak, cloud)
+        pv.append(p)
+        sp.append(round(grid_kw + 0.8 * p + 0.1 * total_kw, 1))
+    return sp, pv
+
+
+def prorate(sessions: list[Session], t0: float, n: int) -> list[float]:
+    """Wh per interval from every session's steps, split across interval edges."""
+    wh = [0.0] * n
+    for s in sessions:
+        t = s.start_at
+        for e in s.steps_wh:
+            t1 = min(t + STEP_S, s.stop_at)
+            if e:
+                a = int((t - t0) // INTERVAL_S)
+                edge = t0 + (a + 1) * INTERVAL_S
+                if t1 <= edge:
+                    if 0 <= a < n:
+                        wh[a] += e
+                else:
+                    part = e * (edge - t) / (t1 - t)
+                    if 0 <= a < n:
+                        wh[a] += part
+                    if 0 <= a + 1 < n:
+                        wh[a + 1] += e - part
+            t = t1
+    return wh
+
+
+def write_ems(site: Site, t0: float, day_starts: list[tuple[str, int, int]], ev_wh: list[float],
+              sp: list[float], pv_forecast: list[float], tampered: dict[int, float], landing: Path,
+              malformed: dict, rng: random.Random) -> None:
+    """One file per local day. ``tampered`` maps interval index to the EV kWh written instead."""
+    d = landing / "ems" / site.site_id
+    d.mkdir(parents=True, exist_ok=True)
+    mg = site.site_type == "microgrid"
+    use_parquet = mg and site.site_no % 2 == 0
+    offset_style = site.site_no % 2 == 1
+    soc, cap = 0.5, 0.6 * sum(e.max_power_kw for e in site.evses)  # battery kWh
+    rate = cap / 2
+    cols = ["site_id", "interval_start", "interval_minutes", "ev_energy_kwh", "grid_import_kwh", "pv_kwh",
+            "battery_discharge_kwh", "battery_charge_kwh", "ev_setpoint_kw"]
+    for day, a, b in day_starts:
+        rows = []
+        for i in range(a, b):
+            t = t0 + i * INTERVAL_S
+            # The balance holds for what the meter wrote, even when that disagrees with the sessions.
+            ev = tampered.get(i, round(ev_wh[i] / 1000.0, 4))
+            row = [site.site_id, local_iso(t, site.tz) if offset_style else iso_s(t), 15, ev]
+            if mg:
+                pv_avail = pv_forecast[i] * 0.25
+                pv_used = min(pv_avail, ev)
+                surplus = pv_avail - pv_used
+                bc = min(surplus, rate * 0.25, (1 - soc) * cap)
+                deficit = ev - pv_used
+                bd = min(deficit * 0.5, rate * 0.25, soc * cap) if deficit > 0 else 0.0
+                pv_used, bc, bd = round(pv_used + bc, 4), round(bc, 4), round(bd, 4)
+                grid = max(0.0, round(ev + bc - pv_used - bd, 4))
+                pv_used = round(ev + bc - bd - grid, 4)
+                soc += (bc - bd) / cap
+                row += [grid, pv_used, bd, bc, sp[i]]
+            else:
+                row += [ev, "", "", "", ""]
+            rows.append(row)
+        if use_parquet:
+            table = pa.table({c: [r[j] if r[j] != "" else None for r in rows] for j, c in enumerate(cols)})
+            pq.write_table(table, d / f"{day}.parquet")
+            continue
+        if malformed.get("rate") and rng.random() < malformed["rate"]:
+            rows.insert(rng.randrange(len(rows) + 1), [site.site_id, "2026-13-45T25:61:00", "fifteen", "n/a",
+                                                       "", "", "", "", ""])
+            malformed.setdefault("files", {})[f"ems/{site.site_id}/{day}.csv"] = 1
+        with open(d / f"{day}.csv", "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(cols)
+            w.writerows(rows)
