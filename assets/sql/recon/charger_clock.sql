@@ -1,0 +1,86 @@
+-- One row per charger: how far its own clock runs from the CSMS receive clock.
+-- Reads the temp view _clock_samples(charge_point_id, event_at, received_at, kind), one row
+-- per charger-sent frame whose payload time is the moment it was sent (assets/clock.py).
+-- Robust in two steps: the densest $bin_s bin of offsets is the live clock; samples farther
+-- than $offline_s from it are offline-queued frames (sent late, stamped when they happened).
+with samples as (
+    select
+        charge_point_id,
+        kind,
+        event_at,
+        received_at,
+        epoch(event_at) - epoch(received_at) as offset_s,
+        event_at < timestamptz '2000-01-01 00:00:00+00' as is_epoch
+    from _clock_samples
+    where event_at is not null and received_at is not null
+),
+
+live as (
+    select * from samples where not is_epoch
+),
+
+bins as (
+    select charge_point_id, round(offset_s / $bin_s) as bin, count(*) as n
+    from live
+    group by all
+),
+
+mode_bin as (
+    select charge_point_id, bin * $bin_s as mode_offset_s
+    from bins
+    qualify row_number() over (partition by charge_point_id order by n desc, abs(bin)) = 1
+),
+
+classified as (
+    select
+        l.*,
+        abs(l.offset_s - m.mode_offset_s) > $offline_s as is_offline
+    from live as l
+    inner join mode_bin as m using (charge_point_id)
+),
+
+estimates as (
+    select
+        charge_point_id,
+        count(*) filter (where not is_offline) as n_used,
+        count(*) filter (where is_offline) as n_offline_ignored,
+        median(offset_s) filter (where not is_offline) as skew_s,
+        quantile_cont(offset_s, 0.25) filter (where not is_offline) as skew_p25_s,
+        quantile_cont(offset_s, 0.75) filter (where not is_offline) as skew_p75_s,
+        min(received_at) as first_received_at,
+        max(received_at) as last_received_at
+    from classified
+    group by all
+),
+
+counts as (
+    select charge_point_id, count(*) as n_frames, count(*) filter (where is_epoch) as n_epoch_ignored
+    from samples
+    group by all
+),
+
+charger_site as (
+    select e.charge_point_id, min(e.site_id) as site_id
+    from staging.evses as e
+    group by all
+)
+
+select
+    c.charge_point_id,
+    cs.site_id,
+    st.site_type,
+    c.n_frames,
+    coalesce(e.n_used, 0) as n_used,
+    coalesce(e.n_offline_ignored, 0) as n_offline_ignored,
+    c.n_epoch_ignored,
+    round(e.skew_s, 3) as skew_s,
+    round(e.skew_p25_s, 3) as skew_p25_s,
+    round(e.skew_p75_s, 3) as skew_p75_s,
+    e.first_received_at,
+    e.last_received_at,
+    coalesce(e.n_used, 0) >= $min_samples as is_reliable,
+    coalesce(e.n_used, 0) >= $min_samples and abs(e.skew_s) > $tolerance_s as is_skewed
+from counts as c
+left join estimates as e using (charge_point_id)
+left join charger_site as cs using (charge_point_id)
+left join staging.sites as st on st.site_id = cs.site_id
