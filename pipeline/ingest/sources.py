@@ -170,10 +170,16 @@ def load_ocpp(f: DataFile, data: bytes, opts: dict) -> Loaded:
                 # the ocpp logger also writes lines that are not frames (connection notices)
                 out.rejects.append(Reject(no, line[:2000], ["log line is not an OCPP frame"]))
                 continue
+            try:
+                # the raw column is JSON: an invalid frame would fail the whole file's insert
+                frame = json.loads(m["frame"])
+            except (ValueError, RecursionError):
+                out.rejects.append(Reject(no, line[:2000], ["log frame is not valid JSON"]))
+                continue
             out.rows.append({
                 "record_no": no, "received_at": m["ts"].replace(",", "."), "received_tz": log_tz,
                 "charge_point_id": m["cp"], "direction": "in" if m["verb"] == "receive message" else "out",
-                "ocpp_version": None, "frame": m["frame"],
+                "ocpp_version": None, "frame": json.dumps(frame, separators=(",", ":")),
             })
             continue
         try:

@@ -1,0 +1,42 @@
+"""Lineage layer, OCPP: ``lineage.transactions``, one row per charger transaction.
+
+Belongs here: the thin asset that reconstructs OCPP transactions from the OCPP staging
+tables (SQL in ``assets/sql/lineage/transactions.sql``): 1.6 Start/Stop joined by the
+CSMS's transaction id, 2.0.1 TransactionEvents by transactionId, energy from the register
+or the meter values, and the field's failure forms marked in ``anomalies``.
+"""
+
+import dagster as dg
+import duckdb
+
+from assets.staging_ocpp import ocpp_params
+from pipeline.resources import LandingResource, WarehouseResource
+from pipeline.sql import build_table
+
+LINEAGE_GROUP = "lineage"
+
+
+def build_transactions(conn: duckdb.DuckDBPyConnection, options: dict) -> int:
+    """Rebuild ``lineage.transactions``; its row count."""
+    return build_table(conn, "lineage.transactions", ocpp_params(options))
+
+
+@dg.asset(
+    name="lineage_transactions",
+    group_name=LINEAGE_GROUP,
+    kinds={"duckdb"},
+    deps=[dg.AssetKey("stg_ocpp_transaction_events"), dg.AssetKey("stg_ocpp_meter_values")],
+    description="lineage.transactions: OCPP transactions reconstructed per charger, with energy, "
+    "its basis and anomalies (restarted starts, offline-queue stops, epoch clocks, rollbacks).",
+)
+def lineage_transactions(context: dg.AssetExecutionContext, duckdb: WarehouseResource, landing: LandingResource):
+    with duckdb.get_connection() as conn:
+        n = build_transactions(conn, landing.settings().options)
+        by_anomaly = dict(conn.execute(
+            "select a, count(*) from (select unnest(anomalies) as a from lineage.transactions) group by a "
+            "order by 2 desc").fetchall())
+    context.log.info(f"transactions: {n}, anomalies: {by_anomaly}")
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": n,
+        "anomalies": dg.MetadataValue.json(by_anomaly),
+    })

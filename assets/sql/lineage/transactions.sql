@@ -1,0 +1,352 @@
+-- lineage.transactions: one row per OCPP transaction of a charger, reconstructed from
+-- staging.ocpp_transaction_events and staging.ocpp_meter_values, with the field's failure
+-- forms marked in `anomalies` rather than dropped.
+-- Params:
+--   $epoch_before (TIMESTAMPTZ): charger timestamps before it mean an unset clock (1970).
+--   $offline_queue_s (DOUBLE): a stop sent this long after its own timestamp came from the
+--       charger's offline queue.
+--   $token_hash_key (VARCHAR): key of id_tag_hash.
+--   $max_plausible_kw (DOUBLE): no EVSE delivers more on average; above it a kWh register
+--       was labelled Wh the other way round.
+with events as (
+    select
+        *,
+        event_at < $epoch_before as is_epoch,
+        -- An unset charger clock says nothing about when: the CSMS receive time is the best
+        -- time there is.
+        case when event_at is null or event_at < $epoch_before then received_at else event_at end as best_at,
+    from staging.ocpp_transaction_events
+    where not is_retransmit
+),
+
+-- OCPP 1.6 -------------------------------------------------------------------------------
+-- A StartTransaction re-sent after a reconnect repeats connector, idTag, meterStart and
+-- timestamp; the CSMS may answer it with a second transaction id. One transaction.
+starts_16 as (
+    select
+        *,
+        first_value(coalesce(transaction_id, 'msg:' || msg_id)) over start_copies as tx_key,
+        row_number() over start_copies as copy_no,
+    from events
+    where ocpp_version = '1.6' and event_type = 'started'
+    window start_copies as (
+        partition by charge_point_id, connector_id, id_tag, register_value_raw, event_at
+        order by received_at, source_file, record_no
+    )
+),
+
+aliases_16 as (
+    select charge_point_id, transaction_id, any_value(tx_key) as tx_key,
+    from starts_16
+    where transaction_id is not null
+    group by all
+),
+
+start_agg_16 as (
+    select
+        charge_point_id,
+        tx_key,
+        arg_max(transaction_id, received_at) filter (where transaction_id is not null) as last_assigned_id,
+        list(distinct transaction_id) filter (where transaction_id is not null) as transaction_ids,
+        count(*) > 1 as is_restarted_start,
+    from starts_16
+    group by all
+),
+
+first_start_16 as (
+    select * from starts_16 where copy_no = 1
+),
+
+stops_16 as (
+    select
+        e.*,
+        coalesce(a.tx_key, 'stop:' || e.transaction_id) as tx_key,
+        row_number() over (
+            partition by e.charge_point_id, coalesce(a.tx_key, 'stop:' || e.transaction_id)
+            order by e.received_at, e.source_file, e.record_no
+        ) as stop_no,
+        count(*) over (partition by e.charge_point_id, coalesce(a.tx_key, 'stop:' || e.transaction_id)) as n_stops,
+    from events as e
+    left join aliases_16 as a on e.charge_point_id = a.charge_point_id and e.transaction_id = a.transaction_id
+    where e.ocpp_version = '1.6' and e.event_type = 'ended'
+),
+
+tx_16 as (
+    select
+        coalesce(s.charge_point_id, p.charge_point_id) as charge_point_id,
+        coalesce(s.tx_key, p.tx_key) as tx_key,
+        coalesce(s.connector_id, p.connector_id) as connector_id,
+        '1.6' as ocpp_version,
+        coalesce(p.transaction_id, g.last_assigned_id) as transaction_id,
+        coalesce(g.transaction_ids, [p.transaction_id]) as transaction_ids,
+        coalesce(s.id_tag, p.id_tag) as id_tag,
+        s.best_at as start_best_at,
+        p.best_at as stop_best_at,
+        s.event_at as start_event_at,
+        p.event_at as stop_event_at,
+        s.received_at as start_received_at,
+        p.received_at as stop_received_at,
+        s.is_epoch as start_is_epoch,
+        p.is_epoch as stop_is_epoch,
+        s.meter_register_kwh as meter_start_kwh,
+        p.meter_register_kwh as meter_stop_kwh,
+        s.register_value_raw as meter_start_raw,
+        p.register_value_raw as meter_stop_raw,
+        p.stop_reason,
+        s.charge_point_id is not null as has_start,
+        p.charge_point_id is not null as has_stop,
+        coalesce(g.is_restarted_start, false) as is_restarted_start,
+        coalesce(p.n_stops, 0) as n_stops,
+        false as has_seq_gap,
+        coalesce(s.source_file, p.source_file) as first_frame_source_file,
+        coalesce(s.record_no, p.record_no) as first_frame_record_no,
+    from first_start_16 as s
+    left join start_agg_16 as g on s.charge_point_id = g.charge_point_id and s.tx_key = g.tx_key
+    full join (select * from stops_16 where stop_no = 1) as p
+        on s.charge_point_id = p.charge_point_id and s.tx_key = p.tx_key
+),
+
+-- OCPP 2.0.1: every event names the transaction; seqNo orders them. ---------------------
+tx_201 as (
+    select
+        charge_point_id,
+        transaction_id as tx_key,
+        arg_min(connector_id, coalesce(seq_no, 0)) filter (where connector_id is not null) as connector_id,
+        '2.0.1' as ocpp_version,
+        transaction_id,
+        [transaction_id] as transaction_ids,
+        arg_min(id_tag, coalesce(seq_no, 0)) filter (where id_tag is not null) as id_tag,
+        coalesce(
+            arg_min(best_at, coalesce(seq_no, 0)) filter (where event_type = 'started'),
+            arg_min(best_at, coalesce(seq_no, 0))
+        ) as start_best_at,
+        arg_min(best_at, coalesce(seq_no, 0)) filter (where event_type = 'ended') as stop_best_at,
+        arg_min(event_at, coalesce(seq_no, 0)) filter (where event_type = 'started') as start_event_at,
+        arg_min(event_at, coalesce(seq_no, 0)) filter (where event_type = 'ended') as stop_event_at,
+        arg_min(received_at, coalesce(seq_no, 0)) filter (where event_type = 'started') as start_received_at,
+        arg_min(received_at, coalesce(seq_no, 0)) filter (where event_type = 'ended') as stop_received_at,
+        bool_or(is_epoch) filter (where event_type = 'started') as start_is_epoch,
+        bool_or(is_epoch) filter (where event_type = 'ended') as stop_is_epoch,
+        arg_min(meter_register_kwh, coalesce(seq_no, 0)) filter (where event_type = 'started') as meter_start_kwh,
+        arg_min(meter_register_kwh, coalesce(seq_no, 0)) filter (where event_type = 'ended') as meter_stop_kwh,
+        arg_min(register_value_raw, coalesce(seq_no, 0)) filter (where event_type = 'started') as meter_start_raw,
+        arg_min(register_value_raw, coalesce(seq_no, 0)) filter (where event_type = 'ended') as meter_stop_raw,
+        arg_min(stop_reason, coalesce(seq_no, 0)) filter (where event_type = 'ended') as stop_reason,
+        bool_or(event_type = 'started') as has_start,
+        bool_or(event_type = 'ended') as has_stop,
+        false as is_restarted_start,
+        count(*) filter (where event_type = 'ended') as n_stops,
+        max(seq_no) - min(seq_no) + 1 <> count(distinct seq_no) as has_seq_gap,
+        arg_min(source_file, received_at) as first_frame_source_file,
+        arg_min(record_no, received_at) as first_frame_record_no,
+    from events
+    where ocpp_version = '2.0.1' and transaction_id is not null
+    group by charge_point_id, transaction_id
+),
+
+tx as (
+    select * from tx_16
+    union all by name
+    select * from tx_201
+),
+
+-- Meter values of each transaction (1.6 through the ids the CSMS assigned).
+samples as (
+    select
+        m.charge_point_id,
+        coalesce(a.tx_key, case when m.ocpp_version = '1.6' then 'stop:' || m.transaction_id else m.transaction_id end)
+            as tx_key,
+        m.*  exclude (charge_point_id),
+    from staging.ocpp_meter_values as m
+    left join aliases_16 as a
+        on m.ocpp_version = '1.6' and m.charge_point_id = a.charge_point_id and m.transaction_id = a.transaction_id
+    where m.transaction_id is not null
+),
+
+register_samples as (
+    select
+        charge_point_id,
+        tx_key,
+        origin,
+        value,
+        value_raw,
+        unit,
+        sampled_at,
+        received_at,
+        value - lag(value) over register_order as delta,
+        lag(value) over register_order as previous,
+    from samples
+    where measurand = 'Energy.Active.Import.Register'
+        and phase is null
+        and coalesce(location, 'Outlet') = 'Outlet'
+        and value is not null
+    window register_order as (partition by charge_point_id, tx_key order by sampled_at, received_at, record_no)
+),
+
+register_agg as (
+    select
+        charge_point_id,
+        tx_key,
+        count(*) as n_register_samples,
+        -- A fall to near zero is a register reset (the meter restarted counting): what it
+        -- shows after the fall was charged after it. A smaller fall is a rollback: ignored.
+        sum(case
+            when delta >= 0 then delta
+            when delta < 0 and value < previous - value then value
+            else 0
+        end) as series_kwh,
+        bool_or(delta < -1e-6) as has_drop,
+        bool_or(delta < -1e-6 and value < previous - value) as has_reset,
+        bool_and(origin = 'StopTransaction') as only_transaction_data,
+        -- a Wh-labelled value with a fraction smaller than a Wh is a kWh register mislabelled
+        bool_or(
+            coalesce(unit, 'Wh') = 'Wh' and try_cast(value_raw as double) <> round(try_cast(value_raw as double))
+            and regexp_matches(value_raw, '\.\d{3,}')
+        ) as has_fractional_wh,
+        min(sampled_at) as first_sample_at,
+        max(sampled_at) as last_sample_at,
+    from register_samples
+    group by all
+),
+
+power_at as (
+    select
+        charge_point_id,
+        tx_key,
+        sampled_at,
+        coalesce(max(value) filter (where phase is null), sum(value) filter (where phase in ('L1', 'L2', 'L3')))
+            as power_kw,
+    from samples
+    where measurand = 'Power.Active.Import' and value is not null
+    group by all
+),
+
+sample_agg as (
+    select
+        s.charge_point_id,
+        s.tx_key,
+        count(*) as n_meter_samples,
+        any_value(s.connector_id) filter (where s.connector_id is not null) as sample_connector_id,
+        min(s.sampled_at) filter (where s.sampled_at >= $epoch_before) as first_sampled_at,
+    from samples as s
+    group by all
+),
+
+power_agg as (
+    select charge_point_id, tx_key, max(power_kw) as max_power_kw,
+    from power_at
+    group by all
+),
+
+measured as (
+    select
+        t.* replace (coalesce(t.connector_id, sa.sample_connector_id) as connector_id),
+        coalesce(sa.n_meter_samples, 0) as n_meter_samples,
+        sa.first_sampled_at,
+        pa.max_power_kw,
+        ra.n_register_samples,
+        ra.series_kwh,
+        ra.has_drop,
+        ra.has_reset,
+        ra.only_transaction_data,
+        ra.has_fractional_wh,
+        t.meter_start_kwh is not null and t.meter_stop_kwh is not null
+            and t.meter_stop_kwh >= t.meter_start_kwh as register_usable,
+        t.meter_start_kwh is not null and t.meter_stop_kwh is not null
+            and t.meter_stop_kwh < t.meter_start_kwh as register_negative,
+    from tx as t
+    left join sample_agg as sa on t.charge_point_id = sa.charge_point_id and t.tx_key = sa.tx_key
+    left join power_agg as pa on t.charge_point_id = pa.charge_point_id and t.tx_key = pa.tx_key
+    left join register_agg as ra on t.charge_point_id = ra.charge_point_id and t.tx_key = ra.tx_key
+),
+
+estimated as (
+    select
+        *,
+        case
+            when register_usable then meter_stop_kwh - meter_start_kwh
+            when n_register_samples >= 2 then series_kwh
+        end as energy_as_labelled_kwh,
+        case
+            when register_usable then 'register'
+            when n_register_samples >= 2 and only_transaction_data then 'transaction_data'
+            when n_register_samples >= 2 then 'meter_values'
+            else 'none'
+        end as energy_basis,
+    from measured
+),
+
+timed as (
+    select
+        *,
+        coalesce(start_best_at, first_sampled_at) as started_at,
+        stop_best_at as stopped_at,
+        date_diff('millisecond', coalesce(start_best_at, first_sampled_at), stop_best_at) / 3600000.0
+            as duration_h,
+    from estimated
+),
+
+unit_checked as (
+    select
+        *,
+        -- kWh sent as Wh makes energy 1000x too small: flagged when the power the charger
+        -- reported cannot have delivered so little, or the register carries sub-Wh fractions.
+        coalesce(
+            has_fractional_wh
+            or (energy_as_labelled_kwh > 0 and duration_h > 0.25 and max_power_kw > 1
+                and energy_as_labelled_kwh / duration_h < max_power_kw / 100
+                and energy_as_labelled_kwh * 1000 / duration_h <= max_power_kw * 1.2),
+            false
+        ) as unit_too_small,
+        coalesce(energy_as_labelled_kwh / nullif(duration_h, 0) > $max_plausible_kw, false) as unit_too_large,
+    from timed
+)
+
+select
+    charge_point_id,
+    connector_id,
+    ocpp_version,
+    transaction_id,
+    id_tag,
+    sha256($token_hash_key || id_tag) as id_tag_hash,
+    started_at,
+    stopped_at,
+    start_received_at,
+    stop_received_at,
+    case when unit_too_small then meter_start_kwh * 1000 when unit_too_large then meter_start_kwh / 1000
+        else meter_start_kwh end as meter_start_kwh,
+    case when unit_too_small then meter_stop_kwh * 1000 when unit_too_large then meter_stop_kwh / 1000
+        else meter_stop_kwh end as meter_stop_kwh,
+    case when unit_too_small then energy_as_labelled_kwh * 1000 when unit_too_large then energy_as_labelled_kwh / 1000
+        else energy_as_labelled_kwh end as energy_kwh,
+    energy_basis,
+    stop_reason,
+    has_start,
+    has_stop,
+    coalesce(has_stop and not stop_is_epoch
+        and date_diff('millisecond', stop_event_at, stop_received_at) > $offline_queue_s * 1000, false)
+        as stop_from_offline_queue,
+    is_restarted_start,
+    n_meter_samples,
+    max_power_kw,
+    list_filter([
+        case when has_start and not has_stop then 'start_without_stop' end,
+        case when has_stop and not has_start then 'stop_without_start' end,
+        case when has_stop and meter_stop_kwh is null then 'meter_stop_missing' end,
+        case when has_start and meter_start_kwh is null then 'meter_start_missing' end,
+        case when register_negative then 'negative_energy' end,
+        case when register_negative or has_drop then 'register_rollback' end,
+        case when has_reset or (register_negative and energy_basis = 'none') then 'register_reset' end,
+        case when coalesce(start_is_epoch, false) or coalesce(stop_is_epoch, false) then 'epoch_timestamp' end,
+        case when unit_too_small or unit_too_large then 'unit_suspect' end,
+        case when n_stops > 1 then 'duplicate_stop' end,
+        case when has_seq_gap then 'seq_no_gap' end,
+        case when has_stop and energy_basis = 'none' then 'energy_unknown' end,
+    ], lambda a: a is not null) as anomalies,
+    transaction_ids,
+    start_event_at,
+    stop_event_at,
+    energy_as_labelled_kwh,
+    first_frame_source_file,
+    first_frame_record_no,
+from unit_checked

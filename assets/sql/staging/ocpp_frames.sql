@@ -1,0 +1,115 @@
+-- staging.ocpp_frames: one row per OCPP-J frame, typed and UTC, with the reasons a frame
+-- cannot be used in _reject_reasons (pipeline.contracts.route_rejects moves those rows).
+-- Params: $v201_only_actions (VARCHAR[]): actions that exist only in OCPP 2.0.1.
+with source as (
+    select
+        source_file,
+        record_no,
+        trim(received_at) as received_at_raw,
+        received_tz,
+        nullif(trim(charge_point_id), '') as charge_point_id,
+        lower(trim(direction)) as direction,
+        lower(trim(ocpp_version)) as ocpp_version_raw,
+        frame,
+    from raw.ocpp_frames
+),
+
+zones as (
+    select name as zone_name from pg_timezone_names()
+),
+
+parsed as (
+    select
+        s.*,
+        z.zone_name,
+        json_type(s.frame) = 'ARRAY' as is_array,
+        try_cast(s.frame ->> 0 as integer) as msg_type,
+        nullif(trim(s.frame ->> 1), '') as msg_id,
+        case when try_cast(s.frame ->> 0 as integer) = 2 then nullif(trim(s.frame ->> 2), '') end as action,
+        case try_cast(s.frame ->> 0 as integer)
+            when 2 then s.frame -> 3
+            when 3 then s.frame -> 2
+            when 4 then s.frame -> 4
+        end as payload,
+        case when try_cast(s.frame ->> 0 as integer) = 4 then s.frame ->> 2 end as error_code,
+        case when try_cast(s.frame ->> 0 as integer) = 4 then s.frame ->> 3 end as error_description,
+        case
+            -- .log rows: naive local time of the logging host
+            when s.received_tz is not null
+                then timezone(coalesce(z.zone_name, 'UTC'), try_cast(s.received_at_raw as timestamp))
+            -- epoch seconds or milliseconds, as some CSMS exports write them
+            when regexp_full_match(s.received_at_raw, '\d{9,10}(\.\d+)?')
+                then to_timestamp(s.received_at_raw::double)
+            when regexp_full_match(s.received_at_raw, '\d{12,13}(\.\d+)?')
+                then to_timestamp(s.received_at_raw::double / 1000)
+            -- ISO 8601 with Z, +00:00, +0000 or no offset (read as UTC: the session zone)
+            else try_cast(s.received_at_raw as timestamptz)
+        end as received_at,
+        case
+            when s.ocpp_version_raw in ('1.6', '1.6j', 'ocpp1.6', 'ocpp1.6j', 'v16') then '1.6'
+            when s.ocpp_version_raw in ('2.0.1', 'ocpp2.0.1', 'v201') then '2.0.1'
+        end as ocpp_version_given,
+    from source as s
+    left join zones as z on s.received_tz = z.zone_name
+),
+
+reasoned as (
+    select
+        *,
+        list_filter([
+            case when received_at is null then 'received_at:unparseable' end,
+            case when received_tz is not null and zone_name is null then 'received_tz:unknown_time_zone' end,
+            case when charge_point_id is null then 'charge_point_id:missing' end,
+            case when direction is null or direction not in ('in', 'out') then 'direction:not_in_out' end,
+            case when not is_array then 'frame:not_array' end,
+            case when msg_type is null or msg_type not in (2, 3, 4) then 'msg_type:unknown' end,
+            case when msg_id is null then 'msg_id:missing' end,
+            case when msg_type = 2 and action is null then 'action:missing' end,
+            case when msg_type in (2, 3) and coalesce(json_type(payload), '') <> 'OBJECT' then 'payload:not_object' end,
+            case when msg_type = 4 and error_code is null then 'error_code:missing' end,
+        ], lambda r: r is not null) as _reject_reasons,
+    from parsed
+),
+
+-- Version per charger, from its good frames only: a given version wins, else any
+-- 2.0.1-only action (TransactionEvent, RequestStartTransaction, ...) means 2.0.1.
+charger_version as (
+    select
+        charge_point_id,
+        mode(ocpp_version_given) as given_version,
+        bool_or(action in $v201_only_actions) as speaks_201,
+    from reasoned
+    where len(_reject_reasons) = 0
+    group by charge_point_id
+)
+
+select
+    r.charge_point_id,
+    r.received_at,
+    r.direction,
+    r.msg_type,
+    r.msg_id,
+    r.action,
+    r.payload,
+    coalesce(
+        r.ocpp_version_given, v.given_version, case when v.speaks_201 then '2.0.1' else '1.6' end
+    ) as ocpp_version,
+    case
+        when r.ocpp_version_given is not null then 'frame'
+        when v.given_version is not null then 'charger'
+        else 'inferred'
+    end as ocpp_version_basis,
+    -- The same frame text again from the same side is a retransmission (or a log line
+    -- shipped twice): noise that must not count twice downstream.
+    len(r._reject_reasons) = 0 and row_number() over (
+        partition by len(r._reject_reasons) = 0, r.charge_point_id, r.direction, r.msg_type, r.msg_id,
+            r.action, r.payload::varchar, r.error_code
+        order by r.received_at, r.source_file, r.record_no
+    ) > 1 as is_retransmit,
+    r.error_code,
+    r.error_description,
+    r.source_file,
+    r.record_no,
+    r._reject_reasons,
+from reasoned as r
+left join charger_version as v on r.charge_point_id = v.charge_point_id
