@@ -1,0 +1,290 @@
+"""Recon layer: ``recon.session_prices``, each billed (or billable) session re-priced.
+
+Belongs here: deciding which tariff version a CDR was priced with, and pricing the session
+with the OCPI engine (``pipeline.tariffs``) under that version, under the version in force
+at session start and, when one came into force before stop, under the next version. The
+tariff checks (``checks/tariffs.py``) compare these prices in SQL.
+
+Which sessions, tariffs and versions is set-based SQL (``assets/sql/recon/pricing_candidates.sql``);
+Python prices only the candidates, in batches, with every tariff version parsed once.
+"""
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from pipeline.flags import table_exists
+from pipeline.resources import LandingResource, WarehouseResource
+from pipeline.sql import execute, load_sql
+from pipeline.tariffs.engine import PriceBreakdown, price
+from pipeline.tariffs.model import Tariff, cdr_from_ocpi, tariff_from_ocpi
+
+CANDIDATES_SQL = "assets/sql/recon/pricing_candidates.sql"
+BATCH_ROWS = 5000
+CENT = Decimal("0.01")
+# A CDR without a version reference matches a version when the prices agree this closely.
+MATCH_TOLERANCE = Decimal("0.01")
+
+PRICES_DDL = """
+create or replace table recon.session_prices (
+    session_key varchar, cdr_id varchar, site_id varchar, time_zone varchar, currency varchar,
+    started_at timestamptz, stopped_at timestamptz, tariff_id varchar, period_source varchar,
+    cdr_tariff_source varchar, cdr_tariff_version_id varchar, in_force_version_id varchar,
+    in_force_valid_from_at timestamptz, next_version_id varchar, next_valid_from_at timestamptz,
+    cdr_total_cost_excl_vat double, price_cdr_tariff_excl_vat double, price_cdr_tariff_cents_excl_vat double,
+    price_in_force_excl_vat double, price_in_force_cents_excl_vat double, price_next_version_excl_vat double,
+    energy_kwh double, breakdown_cdr_tariff json, breakdown_in_force json, status varchar, warnings varchar[]
+)"""
+_COLUMNS = [
+    "session_key", "cdr_id", "site_id", "time_zone", "currency", "started_at", "stopped_at", "tariff_id",
+    "period_source", "cdr_tariff_source", "cdr_tariff_version_id", "in_force_version_id",
+    "in_force_valid_from_at", "next_version_id", "next_valid_from_at", "cdr_total_cost_excl_vat",
+    "price_cdr_tariff_excl_vat", "price_cdr_tariff_cents_excl_vat", "price_in_force_excl_vat",
+    "price_in_force_cents_excl_vat", "price_next_version_excl_vat", "energy_kwh", "breakdown_cdr_tariff",
+    "breakdown_in_force", "status", "warnings",
+]
+
+
+@dataclass(frozen=True)
+class Version:
+    """One staged tariff version, parsed once per run."""
+
+    version_id: str
+    tariff_id: str
+    last_updated_at: datetime | None
+    tariff: Tariff
+
+
+def version_id(country: str | None, party: str | None, tariff_id: str, last_updated: datetime | None) -> str:
+    """``CC:PARTY:ID@last_updated`` (UTC, seconds): the identity of a version (contract §2)."""
+    stamp = "" if last_updated is None else last_updated.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ":".join(x for x in (country, party, tariff_id) if x) + "@" + stamp
+
+
+def _cents_total(bd: PriceBreakdown) -> Decimal:
+    """The total a CPO gets when it rounds each cost field to cents before adding them up."""
+    if bd.price_limit_applied:
+        return (bd.total_cost.excl_vat or Decimal(0)).quantize(CENT, ROUND_HALF_UP)
+    parts = (bd.total_fixed_cost, bd.total_energy_cost, bd.total_time_cost, bd.total_parking_cost,
+             bd.total_reservation_cost)
+    return sum(((p.excl_vat or Decimal(0)).quantize(CENT, ROUND_HALF_UP) for p in parts), Decimal(0))
+
+
+def _close(a: Decimal | None, b: Decimal | None) -> bool:
+    return a is not None and b is not None and abs(a - b) <= MATCH_TOLERANCE
+
+
+def _f(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+class Pricer:
+    """Prices candidate rows against the staged tariff versions."""
+
+    def __init__(self, versions: Iterable[Version]):
+        self.by_id: dict[str, Version] = {}
+        self.by_tariff: dict[str, list[Version]] = {}
+        for v in versions:
+            self.by_id[v.version_id] = v
+            self.by_tariff.setdefault(v.tariff_id, []).append(v)
+
+    def _staged(self, tariff_id: str, last_updated: datetime | None) -> Version | None:
+        for v in self.by_tariff.get(tariff_id, ()):
+            if last_updated is not None and v.last_updated_at == last_updated:
+                return v
+        return None
+
+    def price_row(self, row: Mapping[str, Any], samples: list | None = None) -> dict[str, Any]:
+        """One ``recon.session_prices`` row for one candidate (see ``pricing_candidates.sql``)."""
+        warnings: list[str] = []
+        out: dict[str, Any] = {k: row.get(k) for k in (
+            "session_key", "cdr_id", "site_id", "time_zone", "currency", "started_at", "stopped_at",
+            "tariff_id", "in_force_version_id", "in_force_valid_from_at", "next_version_id",
+            "next_valid_from_at", "cdr_total_cost_excl_vat",
+        )}
+        tz = row.get("time_zone") or "UTC"
+        in_force = self.by_id.get(row.get("in_force_version_id") or "")
+        nxt = self.by_id.get(row.get("next_version_id") or "")
+        periods, start, end, cdr = (), row.get("started_at"), row.get("stopped_at"), None
+        if row.get("cdr_json"):
+            cdr = cdr_from_ocpi(json.loads(row["cdr_json"]))
+            warnings.extend(cdr.warnings)
+            periods, start, end = cdr.charging_periods, cdr.start_date_time or start, cdr.end_date_time or end
+            out["period_source"] = "cdr"
+        elif samples:
+            from pipeline.tariffs.periods import build_periods
+
+            built = build_periods(samples, tariff=in_force.tariff if in_force else None, time_zone=tz,
+                                  session_start=row.get("ocpp_started_at"), session_end=row.get("ocpp_stopped_at"))
+            warnings.extend(built.warnings)
+            periods = built.periods
+            out["period_source"] = "ocpp_meter_values"
+        if not periods:
+            out.update(status="no_periods", warnings=warnings)
+            return out
+
+        def run(tariff: Tariff) -> PriceBreakdown:
+            return price(periods, tariff, tz, session_start=start, session_end=end)
+
+        bd_force = run(in_force.tariff) if in_force else None
+        if bd_force is not None:
+            out["price_in_force_excl_vat"] = _f(bd_force.total_cost.excl_vat)
+            out["price_in_force_cents_excl_vat"] = _f(_cents_total(bd_force))
+            out["breakdown_in_force"] = json.dumps(bd_force.to_dict())
+            out["energy_kwh"] = _f(bd_force.total_energy)
+        if nxt is not None:
+            out["price_next_version_excl_vat"] = _f(run(nxt.tariff).total_cost.excl_vat)
+
+        if cdr is not None:
+            used, source, bd_used = self._cdr_version(cdr, row, in_force, bd_force, run)
+            out["cdr_tariff_source"] = source
+            out["cdr_tariff_version_id"] = used
+            if bd_used is not None:
+                out["price_cdr_tariff_excl_vat"] = _f(bd_used.total_cost.excl_vat)
+                out["price_cdr_tariff_cents_excl_vat"] = _f(_cents_total(bd_used))
+                out["breakdown_cdr_tariff"] = json.dumps(bd_used.to_dict())
+                out["energy_kwh"] = _f(bd_used.total_energy)
+                warnings.extend(bd_used.warnings)
+        elif bd_force is not None:
+            warnings.extend(bd_force.warnings)
+        if in_force is None:
+            warnings.append(f"no version of tariff {row.get('tariff_id')!r} in force at session start")
+        out["status"] = "priced" if (bd_force is not None or out.get("price_cdr_tariff_excl_vat") is not None) else "no_tariff"
+        out["warnings"] = warnings
+        return out
+
+    def _cdr_version(self, cdr, row, in_force, bd_force, run):
+        """The version the CDR was priced with: (version id, how we know, its breakdown)."""
+        tariff_id = row.get("tariff_id")
+        for t in cdr.tariffs:
+            if tariff_id and t.id != tariff_id:
+                continue
+            staged = self._staged(t.id, t.last_updated)
+            vid = staged.version_id if staged else version_id(t.country_code, t.party_id, t.id, t.last_updated)
+            if t.elements:
+                return vid, "embedded", run(t)
+            if staged is not None:
+                return vid, "embedded_reference", run(staged.tariff)
+        # No reference: the version whose price the CDR total reproduces, in force at start first.
+        total = None if row.get("cdr_total_cost_excl_vat") is None else Decimal(str(row["cdr_total_cost_excl_vat"]))
+        if bd_force is not None and (
+            _close(total, bd_force.total_cost.excl_vat) or _close(total, _cents_total(bd_force))
+        ):
+            return in_force.version_id, "price_match", bd_force
+        others = sorted(
+            (v for v in self.by_tariff.get(tariff_id or "", ()) if v is not in_force),
+            key=lambda v: v.last_updated_at or datetime.min.replace(tzinfo=UTC), reverse=True,
+        )
+        for v in others:
+            bd = run(v.tariff)
+            if _close(total, bd.total_cost.excl_vat) or _close(total, _cents_total(bd)):
+                return v.version_id, "price_match", bd
+        if in_force is not None:
+            return in_force.version_id, "assumed_in_force", bd_force
+        return None, "unknown", None
+
+
+def load_versions(conn) -> list[Version]:
+    """Every staged tariff version, parsed once."""
+    rows = conn.execute("""
+        select country_code, party_id, tariff_id, last_updated_at, tariff_json::varchar
+        from staging.tariff_versions""").fetchall()
+    out = []
+    for country, party, tariff_id, updated, text in rows:
+        out.append(Version(
+            version_id=version_id(country, party, tariff_id, updated),
+            tariff_id=tariff_id, last_updated_at=updated, tariff=tariff_from_ocpi(json.loads(text)),
+        ))
+    return out
+
+
+def _samples_by_tx(conn, keys: list[str]) -> dict[str, list]:
+    """Meter samples (energy register, power) of the no-CDR candidates, per session key."""
+    from pipeline.tariffs.periods import MeterSample
+
+    if not keys or not table_exists(conn, "staging.ocpp_meter_values"):
+        return {}
+    rows = conn.execute("""
+        with c as (select session_key, charge_point_id, ocpp_transaction_id from _price_candidates
+                   where session_key in (select unnest($keys::varchar[])))
+        select c.session_key, m.sampled_at,
+               max(m.value) filter (where coalesce(m.measurand, 'Energy.Active.Import.Register')
+                                    = 'Energy.Active.Import.Register' and m.phase is null),
+               max(m.value) filter (where m.measurand = 'Power.Active.Import' and m.phase is null)
+        from c join staging.ocpp_meter_values as m
+          on m.charge_point_id = c.charge_point_id and m.transaction_id = c.ocpp_transaction_id
+        where m.sampled_at >= timestamptz '2000-01-01 00:00:00+00'
+        group by all order by 1, 2""", {"keys": keys}).fetchall()
+    out: dict[str, list] = {}
+    for key, at, energy, power in rows:
+        out.setdefault(key, []).append(MeterSample(
+            at, None if energy is None else Decimal(str(energy)), None if power is None else Decimal(str(power))))
+    return out
+
+
+def _batches(conn, size: int) -> Iterator[list[dict[str, Any]]]:
+    n = conn.execute("select count(*) from _price_candidates").fetchall()[0][0]
+    for lo in range(0, n, size):
+        frame = conn.sql(
+            "select * exclude (_rn) from _price_candidates where _rn > $lo and _rn <= $hi",
+            params={"lo": lo, "hi": lo + size},
+        ).pl()
+        yield frame.to_dicts()
+
+
+def build_session_prices(conn, batch_rows: int = BATCH_ROWS) -> dict[str, int]:
+    """(Re)build ``recon.session_prices``; counts by status."""
+    execute(conn, PRICES_DDL)
+    needed = ("lineage.sessions", "staging.cdrs", "staging.tariff_versions", "staging.evses", "staging.sites")
+    if not all(table_exists(conn, t) for t in needed):
+        return {}
+    execute(conn, f"""create or replace temp table _price_candidates as
+        select *, row_number() over (order by session_key) as _rn from ({load_sql(CANDIDATES_SQL)})""")
+    pricer = Pricer(load_versions(conn))
+    counts: dict[str, int] = {}
+    for batch in _batches(conn, batch_rows):
+        samples = _samples_by_tx(conn, [r["session_key"] for r in batch if not r.get("cdr_json")])
+        rows = [pricer.price_row(r, samples.get(r["session_key"])) for r in batch]
+        for r in rows:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        frame = pl.DataFrame(
+            {c: [r.get(c) for r in rows] for c in _COLUMNS},
+            schema_overrides={"warnings": pl.List(pl.String)}, strict=False,
+        )
+        conn.register("_price_batch", frame)
+        execute(conn, "insert into recon.session_prices by name select * from _price_batch")
+        conn.unregister("_price_batch")
+    execute(conn, "drop table if exists _price_candidates")
+    return counts
+
+
+@dg.asset(
+    name="recon_session_prices",
+    group_name="recon",
+    kinds={"duckdb", "python"},
+    deps=[dg.AssetKey(k) for k in (
+        "lineage_sessions", "lineage_transactions", "stg_cdrs", "stg_tariff_versions", "stg_sites", "stg_evses",
+        "stg_ocpp_meter_values",
+    )],
+    description="recon.session_prices: each CDR session priced under its own tariff, the version in force, the next.",
+)
+def recon_session_prices(context: dg.AssetExecutionContext, duckdb: WarehouseResource):
+    with duckdb.get_connection() as conn:
+        counts = build_session_prices(conn)
+    context.log.info(f"priced sessions: {counts}")
+    return dg.MaterializeResult(metadata={"dagster/row_count": sum(counts.values()), "by_status": counts})
+
+
+@dg.asset_check(asset=recon_session_prices, description="one price row per session")
+def session_prices_unique(duckdb: WarehouseResource) -> dg.AssetCheckResult:
+    with duckdb.get_connection() as conn:
+        dupes = conn.execute(
+            "select count(*) from (select session_key from recon.session_prices group by 1 having count(*) > 1)"
+        ).fetchall()[0][0]
+    return dg.AssetCheckResult(passed=dupes == 0, metadata={"duplicate_sessions": dupes})
