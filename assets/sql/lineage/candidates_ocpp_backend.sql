@@ -61,16 +61,9 @@ features as (
         p.left_id,
         p.right_id,
         p.exact_rule,
-        -- The charger clock (started_at) and the CSMS clock (start_received_at) both count:
-        -- whichever is closer, so a skewed charger clock does not push a pair apart.
-        least(
-            abs(epoch(b.started_at) - epoch(o.started_at)),
-            abs(epoch(b.started_at) - epoch(o.start_received_at))
-        ) as start_diff_s,
-        least(
-            abs(epoch(b.stopped_at) - epoch(o.stopped_at)),
-            abs(epoch(b.stopped_at) - epoch(o.stop_received_at))
-        ) as stop_diff_s,
+        -- On the CSMS clock (match_ocpp): a skewed charger clock does not push pairs apart.
+        abs(epoch(b.started_at) - epoch(o.started_csms_at)) as start_diff_s,
+        abs(epoch(b.stopped_at) - epoch(o.stopped_csms_at)) as stop_diff_s,
         o.energy_kwh as energy_left_kwh,
         b.energy_kwh as energy_right_kwh,
         case when o.id_tag is not null and b.id_tag is not null then o.id_tag = b.id_tag end as token_match,

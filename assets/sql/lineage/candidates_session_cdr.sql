@@ -70,15 +70,14 @@ features as (
         p.left_id,
         p.right_id,
         p.exact_rule,
+        -- The CDR may copy the backend's times or the charger's: the closer of the two counts.
         least(
             abs(epoch(c.start_at) - epoch(s.backend_started_at)),
-            abs(epoch(c.start_at) - epoch(s.ocpp_started_at)),
-            abs(epoch(c.start_at) - epoch(s.ocpp_start_received_at))
+            abs(epoch(c.start_at) - epoch(s.ocpp_started_csms_at))
         ) as start_diff_s,
         least(
             abs(epoch(c.end_at) - epoch(s.backend_stopped_at)),
-            abs(epoch(c.end_at) - epoch(s.ocpp_stopped_at)),
-            abs(epoch(c.end_at) - epoch(s.ocpp_stop_received_at))
+            abs(epoch(c.end_at) - epoch(s.ocpp_stopped_csms_at))
         ) as stop_diff_s,
         case
             when s.backend_energy_kwh is null then s.ocpp_energy_kwh
