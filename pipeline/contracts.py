@@ -271,3 +271,73 @@ def enforce(
         conn.execute(f"alter table {table} drop column {REJECT_REASONS_COLUMN}").fetchall()
     return _result(conn, table, bad)
 
+
+
+# Landing source -> its record-level staging table(s): a record is staged when it is there.
+RECORD_TABLES: dict[str, tuple[str, ...]] = {
+    "registry": ("staging.sites", "staging.evses"),
+    "ocpp": ("staging.ocpp_frames",),
+    "backend": ("staging.backend_sessions",),
+    "cdrs": ("staging.cdrs",),
+    "tariffs": ("staging.tariff_versions",),
+    "ems": ("staging.ems_intervals",),
+    "locations": ("staging.location_evse_status",),
+    "tokens": ("staging.tokens",),
+}
+
+
+def _existing(conn: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> list[str]:
+    return [t for t in tables if _columns(conn, t)]
+
+
+def file_accounting(conn: duckdb.DuckDBPyConnection, source: str) -> pl.DataFrame:
+    """Per file of ``source``: records read, staged, rejected and whether they balance.
+
+    A record is staged once however many rows it became (a Location's EVSEs), and rejected
+    once however many reject rows name it; a reject without a record number (a whole file,
+    an unknown header) is one record each, as the loader counted it.
+    """
+    ensure_tables(conn)
+    tables = _existing(conn, RECORD_TABLES.get(source, ()))
+    staged_union = " union all ".join(
+        f"select distinct source_file, record_no from {t}" for t in tables) or \
+        "select null::varchar as source_file, null::bigint as record_no where false"
+    return conn.sql(f"""
+        with staged as (
+            select source_file, count(distinct record_no) as n from ({staged_union}) group by 1
+        ),
+        rejected as (
+            select source_file, count(distinct record_no) + count(*) filter (where record_no is null) as n
+            from quarantine.rejects where source = $source group by 1
+        ),
+        both_ways as (
+            select r.source_file, count(distinct r.record_no) as n
+            from quarantine.rejects as r
+            join ({staged_union}) as s on s.source_file = r.source_file and s.record_no = r.record_no
+            where r.source = $source group by 1
+        )
+        select f.source, f.source_file, f.records_read,
+               coalesce(s.n, 0) as records_staged, coalesce(r.n, 0) as records_rejected,
+               coalesce(b.n, 0) as records_staged_and_rejected,
+               f.records_read = coalesce(s.n, 0) + coalesce(r.n, 0) and coalesce(b.n, 0) = 0 as balanced
+        from meta.files as f
+        left join staged as s using (source_file)
+        left join rejected as r using (source_file)
+        left join both_ways as b using (source_file)
+        where f.source = $source
+        order by f.source_file
+    """, params={"source": source}).pl()
+
+
+def update_file_accounting(conn: duckdb.DuckDBPyConnection, source: str) -> pl.DataFrame:
+    """Write staged/rejected counts of ``source``'s files into ``meta.files``; the accounting."""
+    acc = file_accounting(conn, source)
+    if acc.height:
+        conn.register("_acc", acc.select("source_file", "records_staged", "records_rejected").to_arrow())
+        try:
+            conn.execute("""update meta.files as f set records_staged = a.records_staged,
+                            records_rejected = a.records_rejected
+                            from _acc as a where f.source_file = a.source_file""").fetchall()
+        finally:
+            conn.unregister("_acc")
+    return acc

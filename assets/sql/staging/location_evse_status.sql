@@ -1,0 +1,90 @@
+-- staging.location_evse_status: one row per EVSE per OCPI Location snapshot.
+-- snapshot_at is the EVSE's last_updated (its status changed then), else the Location's.
+-- A record with no EVSE to stage (a patch, a bare EVSE, an empty location) yields one
+-- row with evse_uid null and a reason, so it is rejected rather than lost.
+with src as (
+    select
+        source_file,
+        record_no,
+        obj as o,
+        nullif(trim(obj ->> 'country_code'), '') as country_code,
+        nullif(trim(obj ->> 'party_id'), '') as party_id,
+        nullif(trim(obj ->> 'id'), '') as location_id,
+        obj ->> 'time_zone' as time_zone,
+        obj ->> 'last_updated' as location_updated_raw,
+        coalesce(from_json(obj -> 'evses', '["JSON"]'), []) as evses
+    from raw.locations
+),
+
+evses as (
+    select
+        src.* exclude (evses),
+        unnest(case when len(evses) = 0 then [null::json] else evses end) as evse,
+        unnest(case when len(evses) = 0 then [0] else generate_series(1, len(evses)) end) as evse_no,
+        len(evses) as n_evses
+    from src
+),
+
+typed as (
+    select
+        evses.*,
+        nullif(trim(evse ->> 'uid'), '') as evse_uid,
+        evse ->> 'evse_id' as evse_id,
+        evse ->> 'status' as status,
+        evse ->> 'last_updated' as evse_updated_raw,
+        try_cast(evse ->> 'last_updated' as timestamptz) as evse_updated_at,
+        try_cast(location_updated_raw as timestamptz) as location_last_updated_at,
+        (
+            select list({
+                'id': c ->> 'id',
+                'standard': c ->> 'standard',
+                'format': c ->> 'format',
+                'power_type': c ->> 'power_type',
+                'max_voltage': try_cast(c ->> 'max_voltage' as double),
+                'max_amperage': try_cast(c ->> 'max_amperage' as double),
+                'max_electric_power': try_cast(c ->> 'max_electric_power' as double),
+                'tariff_ids': from_json(c -> 'tariff_ids', '["VARCHAR"]'),
+                'last_updated': c ->> 'last_updated'
+            })
+            from (select unnest(coalesce(from_json(evse -> 'connectors', '["JSON"]'), [])) as c)
+        ) as connector_list
+    from evses
+)
+
+select
+    country_code,
+    party_id,
+    location_id,
+    evse_no::integer as evse_no,
+    evse_uid,
+    evse_id,
+    status,
+    coalesce(evse_updated_at, location_last_updated_at) as snapshot_at,
+    location_last_updated_at,
+    time_zone,
+    to_json(coalesce(connector_list, [])) as connectors,
+    source_file,
+    record_no,
+    list_filter([
+        case when list_contains(list_transform(coalesce(connector_list, []), lambda c: c.standard is null
+                or c.standard not in (
+                    'CHADEMO', 'CHAOJI', 'DOMESTIC_A', 'DOMESTIC_B', 'DOMESTIC_C', 'DOMESTIC_D', 'DOMESTIC_E',
+                    'DOMESTIC_F', 'DOMESTIC_G', 'DOMESTIC_H', 'DOMESTIC_I', 'DOMESTIC_J', 'DOMESTIC_K',
+                    'DOMESTIC_L', 'DOMESTIC_M', 'DOMESTIC_N', 'DOMESTIC_O', 'GBT_AC', 'GBT_DC',
+                    'IEC_60309_2_single_16', 'IEC_60309_2_three_16', 'IEC_60309_2_three_32',
+                    'IEC_60309_2_three_64', 'IEC_62196_T1', 'IEC_62196_T1_COMBO', 'IEC_62196_T2',
+                    'IEC_62196_T2_COMBO', 'IEC_62196_T3A', 'IEC_62196_T3C', 'NEMA_5_20', 'NEMA_6_30',
+                    'NEMA_6_50', 'NEMA_10_30', 'NEMA_10_50', 'NEMA_14_30', 'NEMA_14_50',
+                    'PANTOGRAPH_BOTTOM_UP', 'PANTOGRAPH_TOP_DOWN', 'TESLA_R', 'TESLA_S')), true)
+            then 'connectors: standard not in the OCPI 2.2.1 list' end,
+        case when len(coalesce(connector_list, [])) = 0 and evse is not null then 'connectors: none' end
+    ], lambda x: x is not null)::varchar[] as dq_warnings,
+    list_filter([
+        case when n_evses = 0 and location_id is not null then 'location has no EVSEs' end,
+        case when n_evses = 0 and location_id is null then 'not a Location object (no id, no evses)' end,
+        case when location_updated_raw is not null and location_last_updated_at is null
+            then 'last_updated: not an ISO 8601 timestamp' end,
+        case when evse_updated_raw is not null and evse_updated_at is null
+            then 'evses.last_updated: not an ISO 8601 timestamp' end
+    ], lambda x: x is not null)::varchar[] as _reject_reasons
+from typed

@@ -1,0 +1,201 @@
+"""Data contracts: one pandera polars ``DataFrameModel`` per staging table of ingestion.
+
+Belongs here: what a staged row must satisfy (required fields, OCPI vocabularies, ranges,
+plausible times, stop not before start). ``pipeline.contracts.enforce`` applies a model and
+moves failing rows to ``quarantine.rejects``; typing (does the text parse at all) happens in
+the staging SQL. Models are not Dagster definitions, so this module defines no checks.
+"""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import pandera.polars as pa
+import polars as pl
+
+from pipeline.models.ocpi import (
+    AuthMethod,
+    CdrDimensionType,
+    SiteType,
+    Status,
+    TariffType,
+    TokenType,
+    WhitelistType,
+    values,
+)
+
+# Before 2000 no charging data of ours exists: such a time is an epoch default (1970) or
+# a dead RTC. Later than a year past the run is a typo or an unset far-future sentinel.
+PLAUSIBLE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+PLAUSIBLE_HORIZON = timedelta(days=366)
+
+UtcTime = Annotated[pl.Datetime, "us", "UTC"]
+StrList = Annotated[pl.List, pl.String]
+
+
+def _plausible(cls, data) -> pl.LazyFrame:
+    col = pl.col(data.key)
+    latest = datetime.now(UTC) + PLAUSIBLE_HORIZON
+    return data.lazyframe.select(col.is_null() | ((col >= PLAUSIBLE_FROM) & (col <= latest)))
+
+
+def _not_before(later: str, earlier: str):
+    def check(cls, data) -> pl.LazyFrame:
+        a, b = pl.col(later), pl.col(earlier)
+        return data.lazyframe.select(a.is_null() | b.is_null() | (a >= b))
+    return check
+
+
+class _Staged(pa.DataFrameModel):
+    source_file: str = pa.Field(nullable=False)
+    record_no: int = pa.Field(nullable=True)
+
+    class Config:
+        strict = False
+
+
+class StgSites(_Staged):
+    site_id: str = pa.Field(nullable=False)
+    site_type: str = pa.Field(nullable=False, isin=values(SiteType))
+    time_zone: str = pa.Field(nullable=False)
+    name: str = pa.Field(nullable=True)
+    country: str = pa.Field(nullable=True)
+
+
+class StgEvses(_Staged):
+    charge_point_id: str = pa.Field(nullable=False)
+    connector_id: pl.Int32 = pa.Field(nullable=False, ge=0)
+    site_id: str = pa.Field(nullable=False)
+    location_id: str = pa.Field(nullable=True)
+    evse_uid: str = pa.Field(nullable=True)
+    evse_id: str = pa.Field(nullable=True)
+    max_power_kw: float = pa.Field(nullable=True, gt=0, le=2000)
+
+
+class StgBackendSessions(_Staged):
+    session_id: str = pa.Field(nullable=False)
+    charge_point_id: str = pa.Field(nullable=False)
+    connector_id: pl.Int32 = pa.Field(nullable=False, ge=0)
+    started_at: UtcTime = pa.Field(nullable=False)
+    stopped_at: UtcTime = pa.Field(nullable=True)
+    energy_kwh: float = pa.Field(nullable=False, ge=0)
+    amount: float = pa.Field(nullable=True)
+    currency: str = pa.Field(nullable=True, str_matches=r"^[A-Z]{3}$")
+
+    plausible_time = pa.check("started_at", "stopped_at", name="plausible_time")(_plausible)
+    stop_not_before_start = pa.dataframe_check(name="stopped_at_not_before_started_at")(
+        _not_before("stopped_at", "started_at"))
+
+
+class StgCdrs(_Staged):
+    cdr_id: str = pa.Field(nullable=False)
+    country_code: str = pa.Field(nullable=True)
+    party_id: str = pa.Field(nullable=True)
+    start_at: UtcTime = pa.Field(nullable=False)
+    end_at: UtcTime = pa.Field(nullable=False)
+    last_updated_at: UtcTime = pa.Field(nullable=True)
+    auth_method: str = pa.Field(nullable=True, isin=values(AuthMethod))
+    token_type: str = pa.Field(nullable=True, isin=values(TokenType))
+    currency: str = pa.Field(nullable=False, str_matches=r"^[A-Z]{3}$")
+    total_cost_excl_vat: float = pa.Field(nullable=False, ge=0)
+    total_cost_incl_vat: float = pa.Field(nullable=True, ge=0)
+    total_energy_kwh: float = pa.Field(nullable=False, ge=0)
+    total_time_h: float = pa.Field(nullable=True, ge=0)
+    total_parking_time_h: float = pa.Field(nullable=True, ge=0)
+    credit: bool = pa.Field(nullable=False)
+    credit_reference_id: str = pa.Field(nullable=True)
+    ocpi_version: str = pa.Field(nullable=False, isin=["2.1.1", "2.2.1", "2.3.0"])
+
+    plausible_time = pa.check("start_at", "end_at", name="plausible_time")(_plausible)
+    end_not_before_start = pa.dataframe_check(name="end_at_not_before_start_at")(
+        _not_before("end_at", "start_at"))
+
+    @pa.dataframe_check(name="party_required_since_2_2")
+    def _party(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select((pl.col("ocpi_version") == "2.1.1")
+                                     | (pl.col("country_code").is_not_null() & pl.col("party_id").is_not_null()))
+
+    @pa.dataframe_check(name="credit_needs_credit_reference_id")
+    def _credit(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(~pl.col("credit") | pl.col("credit_reference_id").is_not_null())
+
+
+class StgCdrChargingPeriods(_Staged):
+    cdr_id: str = pa.Field(nullable=False)
+    period_no: pl.Int32 = pa.Field(nullable=False, ge=1)
+    start_at: UtcTime = pa.Field(nullable=False)
+    dimension: str = pa.Field(nullable=False, isin=values(CdrDimensionType))
+    volume: float = pa.Field(nullable=False)
+
+    plausible_time = pa.check("start_at", name="plausible_time")(_plausible)
+
+
+class StgTariffVersions(_Staged):
+    country_code: str = pa.Field(nullable=True)
+    party_id: str = pa.Field(nullable=True)
+    tariff_id: str = pa.Field(nullable=False)
+    last_updated_at: UtcTime = pa.Field(nullable=False)
+    currency: str = pa.Field(nullable=False, str_matches=r"^[A-Z]{3}$")
+    tariff_type: str = pa.Field(nullable=True, isin=values(TariffType))
+    start_at: UtcTime = pa.Field(nullable=True)
+    end_at: UtcTime = pa.Field(nullable=True)
+    valid_from_at: UtcTime = pa.Field(nullable=False)
+    min_price_excl_vat: float = pa.Field(nullable=True, ge=0)
+    max_price_excl_vat: float = pa.Field(nullable=True, ge=0)
+    elements: str = pa.Field(nullable=False)
+
+    plausible_time = pa.check("last_updated_at", "start_at", name="plausible_time")(_plausible)
+    end_not_before_start = pa.dataframe_check(name="end_at_not_before_start_at")(_not_before("end_at", "start_at"))
+
+
+class StgEmsIntervals(_Staged):
+    site_id: str = pa.Field(nullable=False)
+    charge_point_id: str = pa.Field(nullable=True)
+    interval_start_at: UtcTime = pa.Field(nullable=False)
+    interval_end_at: UtcTime = pa.Field(nullable=False)
+    ev_energy_kwh: float = pa.Field(nullable=False, ge=0)
+    pv_kwh: float = pa.Field(nullable=True, ge=0)
+    battery_discharge_kwh: float = pa.Field(nullable=True, ge=0)
+    battery_charge_kwh: float = pa.Field(nullable=True, ge=0)
+    ev_setpoint_kw: float = pa.Field(nullable=True, ge=0)
+
+    plausible_time = pa.check("interval_start_at", name="plausible_time")(_plausible)
+
+    @pa.dataframe_check(name="interval_end_after_start")
+    def _order(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("interval_end_at") > pl.col("interval_start_at"))
+
+
+class StgLocationEvseStatus(_Staged):
+    country_code: str = pa.Field(nullable=True)
+    party_id: str = pa.Field(nullable=True)
+    location_id: str = pa.Field(nullable=False)
+    evse_uid: str = pa.Field(nullable=False)
+    status: str = pa.Field(nullable=False, isin=values(Status))
+    snapshot_at: UtcTime = pa.Field(nullable=False)
+
+    plausible_time = pa.check("snapshot_at", name="plausible_time")(_plausible)
+
+
+class StgTokens(_Staged):
+    country_code: str = pa.Field(nullable=True)
+    party_id: str = pa.Field(nullable=True)
+    token_uid_hash: str = pa.Field(nullable=False)
+    type: str = pa.Field(nullable=False, isin=values(TokenType))
+    valid: bool = pa.Field(nullable=False)
+    whitelist: str = pa.Field(nullable=True, isin=values(WhitelistType))
+    last_updated_at: UtcTime = pa.Field(nullable=False)
+
+    plausible_time = pa.check("last_updated_at", name="plausible_time")(_plausible)
+
+
+MODELS: dict[str, type[pa.DataFrameModel]] = {
+    "staging.sites": StgSites,
+    "staging.evses": StgEvses,
+    "staging.backend_sessions": StgBackendSessions,
+    "staging.cdrs": StgCdrs,
+    "staging.cdr_charging_periods": StgCdrChargingPeriods,
+    "staging.tariff_versions": StgTariffVersions,
+    "staging.ems_intervals": StgEmsIntervals,
+    "staging.location_evse_status": StgLocationEvseStatus,
+    "staging.tokens": StgTokens,
+}
