@@ -1,0 +1,36 @@
+-- The review queue with each item's decision and its session facts: what settlement and
+-- analysts read. Grain: review item (a flagged session, or a charger/site finding).
+-- Token UIDs only as their keyed hash (token_hash).
+select
+    r.review_key,
+    r.session_key,
+    r.status,
+    r.reviewer,
+    r.decided_at,
+    r.note,
+    r.checks,
+    r.max_severity,
+    r.n_findings,
+    r.money_at_risk,
+    r.currency,
+    r.finding_present,
+    r.first_flagged_at,
+    r.last_seen_at,
+    coalesce(sf.site_id, r.site_id) as site_id,
+    coalesce(sf.site_type, r.site_type) as site_type,
+    coalesce(sf.charge_point_id, r.charge_point_id) as charge_point_id,
+    coalesce(sf.evse_uid, r.evse_uid) as evse_uid,
+    coalesce(sf.ocpp_transaction_id, r.ocpp_transaction_id) as ocpp_transaction_id,
+    coalesce(sf.backend_session_id, r.backend_session_id) as backend_session_id,
+    sf.ocpi_session_id,
+    coalesce(sf.cdr_id, r.cdr_id) as cdr_id,
+    coalesce(sf.started_at, r.started_at) as started_at,
+    sf.stopped_at,
+    sf.energy_kwh,
+    sf.revenue_excl_vat,
+    sf.recomputed_cost_excl_vat,
+    sf.start_drift_s,
+    sf.n_sources,
+    sf.token_hash,
+from recon.review as r
+left join marts.session_facts as sf on sf.session_key = r.session_key
