@@ -1,0 +1,181 @@
+-- recon.session_intervals: each session's energy prorated into fixed site intervals
+-- ($interval_minutes, UTC-aligned). One row per session x interval with energy > 0.
+--
+-- Basis, best first:
+--   meter_values: register deltas between consecutive samples of the OCPP transaction
+--     (meterStart, MeterValues, meterStop), each delta spread over its two samples by
+--     time overlap. Sample times move onto the CSMS clock when the transaction's median
+--     (received_at - sampled_at) exceeds $clock_offset_min_s, because the EMS meters on
+--     site time and a skewed charger clock would shift energy into the wrong interval.
+--   even: no usable samples (no OCPP, a single sample, a register that jumps beyond
+--     what the EVSE can deliver or steps back, samples off the backend's energy by more
+--     than 2x): the session's energy (backend, else CDR, else OCPP) spread evenly over
+--     start..stop.
+with
+tx as (
+    select
+        s.session_key, s.site_id, s.site_type, s.charge_point_id, s.evse_uid, s.ocpp_transaction_id,
+        t.started_at, t.stopped_at, t.start_received_at, t.stop_received_at,
+        t.meter_start_kwh, t.meter_stop_kwh, coalesce(t.transaction_ids, [t.transaction_id]) as transaction_ids,
+        coalesce(e.max_power_kw, $default_max_power_kw) as max_power_kw
+    from lineage.sessions as s
+    inner join lineage.transactions as t
+        on t.charge_point_id = s.charge_point_id and t.transaction_id = s.ocpp_transaction_id
+    left join staging.evses as e
+        on e.charge_point_id = s.charge_point_id and try_cast(e.connector_id as integer) = s.connector_id
+),
+
+aliases as (
+    -- A 1.6 StartTransaction re-sent after a reconnect may get a second id; samples carry either.
+    select charge_point_id, ocpp_transaction_id, unnest(transaction_ids) as alias_id
+    from tx
+),
+
+raw_points as (
+    select
+        m.charge_point_id, a.ocpp_transaction_id as transaction_id, m.sampled_at as at, m.received_at,
+        m.value as register_kwh
+    from staging.ocpp_meter_values as m
+    inner join aliases as a on a.charge_point_id = m.charge_point_id and a.alias_id = m.transaction_id
+    where coalesce(m.measurand, 'Energy.Active.Import.Register') = 'Energy.Active.Import.Register'
+        and coalesce(m.phase, '') = ''
+        and m.transaction_id is not null and m.value is not null and m.sampled_at is not null
+    union all
+    select charge_point_id, ocpp_transaction_id, started_at, start_received_at, meter_start_kwh
+    from tx where started_at is not null and meter_start_kwh >= 0
+    union all
+    select charge_point_id, ocpp_transaction_id, stopped_at, stop_received_at, meter_stop_kwh
+    from tx where stopped_at is not null and meter_stop_kwh >= 0
+),
+
+points as (
+    -- A sample re-sent or echoed in the stop event is one point.
+    select charge_point_id, transaction_id, at, min(received_at) as received_at, max(register_kwh) as register_kwh
+    from raw_points
+    group by all
+),
+
+offsets as (
+    select
+        charge_point_id, transaction_id,
+        median(epoch(received_at) - epoch(at)) as offset_s
+    from points
+    where received_at is not null
+    group by all
+),
+
+aligned as (
+    select
+        p.charge_point_id, p.transaction_id, p.register_kwh,
+        case when abs(coalesce(o.offset_s, 0)) > $clock_offset_min_s
+            then p.at + to_seconds(o.offset_s) else p.at end as at
+    from points as p
+    left join offsets as o using (charge_point_id, transaction_id)
+),
+
+deltas as (
+    select
+        a.charge_point_id, a.transaction_id,
+        lag(a.at) over w as seg_start_at,
+        a.at as seg_end_at,
+        a.register_kwh - lag(a.register_kwh) over w as delta_kwh
+    from aligned as a
+    window w as (partition by a.charge_point_id, a.transaction_id order by a.at, a.register_kwh)
+),
+
+segments as (
+    select
+        tx.session_key, tx.site_id, tx.site_type, tx.charge_point_id, tx.evse_uid, tx.ocpp_transaction_id,
+        d.seg_start_at, d.seg_end_at, d.delta_kwh,
+        -- Wh rounding of two registers may show a tiny negative step; a real rollback or
+        -- a jump above the EVSE's power is not energy and disqualifies the samples.
+        d.delta_kwh >= -$register_rounding_kwh
+            and d.delta_kwh <= tx.max_power_kw * $power_margin
+                * (epoch(d.seg_end_at) - epoch(d.seg_start_at)) / 3600.0 + $register_rounding_kwh
+            as is_valid
+    from deltas as d
+    inner join tx on tx.charge_point_id = d.charge_point_id and tx.ocpp_transaction_id = d.transaction_id
+    where d.seg_start_at is not null
+),
+
+sampled_sessions as (
+    -- Samples that agree with each other but not with the backend by a factor of 2 are
+    -- a unit-labelling fault (Wh vs kWh): their shape is right, their scale is not.
+    select g.session_key
+    from segments as g
+    inner join lineage.sessions as s using (session_key)
+    group by g.session_key
+    having bool_and(g.is_valid) and sum(g.delta_kwh) > 0
+        and (any_value(s.backend_energy_kwh) is null or any_value(s.backend_energy_kwh) <= 0
+            or sum(g.delta_kwh) / any_value(s.backend_energy_kwh) between 0.5 and 2.0)
+),
+
+sampled as (
+    select
+        session_key, site_id, site_type, charge_point_id, evse_uid, ocpp_transaction_id,
+        seg_start_at, seg_end_at, greatest(delta_kwh, 0) as energy_kwh, 'meter_values' as basis
+    from segments
+    where session_key in (select session_key from sampled_sessions) and delta_kwh > 0
+),
+
+even as (
+    select
+        s.session_key, s.site_id, s.site_type, s.charge_point_id, s.evse_uid, s.ocpp_transaction_id,
+        coalesce(s.ocpp_started_at, s.backend_started_at, s.cdr_started_at) as seg_start_at,
+        coalesce(s.ocpp_stopped_at, s.backend_stopped_at, s.cdr_stopped_at) as seg_end_at,
+        -- The backend first: a session here either has no OCPP samples or samples that
+        -- cannot be trusted, and then neither can its register-based OCPP energy.
+        coalesce(
+            s.backend_energy_kwh, s.cdr_energy_kwh,
+            case when s.ocpp_energy_kwh between 0 and 10000 then s.ocpp_energy_kwh end
+        ) as energy_kwh,
+        'even' as basis
+    from lineage.sessions as s
+    where s.session_key not in (select session_key from sampled_sessions)
+),
+
+all_segments as (
+    select * from sampled
+    union all
+    select * from even
+    where energy_kwh > 0 and seg_start_at is not null and seg_end_at >= seg_start_at
+        -- a stop before start or a session spanning days is a clock fault, not a shape
+        and seg_end_at <= seg_start_at + interval 2 day
+),
+
+split as (
+    select
+        g.*,
+        unnest(generate_series(
+            time_bucket(to_minutes(cast($interval_minutes as bigint)), g.seg_start_at),
+            g.seg_end_at,
+            to_minutes(cast($interval_minutes as bigint))
+        )) as interval_start_at
+    from all_segments as g
+),
+
+shares as (
+    select
+        *,
+        case
+            when seg_end_at = seg_start_at then
+                case when interval_start_at = time_bucket(to_minutes(cast($interval_minutes as bigint)), seg_start_at) then 1.0 else 0.0 end
+            else greatest(
+                epoch(least(seg_end_at, interval_start_at + to_minutes(cast($interval_minutes as bigint))))
+                - epoch(greatest(seg_start_at, interval_start_at)),
+                0
+            ) / (epoch(seg_end_at) - epoch(seg_start_at))
+        end as share
+    from split
+)
+
+select
+    session_key, site_id, site_type, charge_point_id, evse_uid, ocpp_transaction_id,
+    interval_start_at,
+    interval_start_at + to_minutes(cast($interval_minutes as bigint)) as interval_end_at,
+    sum(energy_kwh * share) as energy_kwh,
+    any_value(basis) as basis,
+    count(*) as n_segments
+from shares
+where share > 0
+group by session_key, site_id, site_type, charge_point_id, evse_uid, ocpp_transaction_id, interval_start_at

@@ -1,0 +1,16 @@
+"""Completeness failure class: a charger's record of a transaction that is not whole.
+
+Belongs here: the ``incomplete_session`` rule (no stop, stop only from the offline queue,
+charging interrupted by power loss, a fault or a reset).
+"""
+
+from pipeline.flags import FlagRule
+
+RULES = [
+    FlagRule(
+        check="incomplete_session",
+        sql="checks/sql/incomplete_session.sql",
+        requires=("lineage.sessions", "lineage.transactions"),
+        description="no stop recorded, stop only from the offline queue, or charging interrupted",
+    ),
+]

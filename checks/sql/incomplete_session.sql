@@ -1,0 +1,76 @@
+-- incomplete_session: the charger's record of a transaction is not whole.
+--   no_stop: a start and no stop, once the session is over: the backend has a stop, a
+--     later transaction started on the same connector, or it started more than
+--     $open_grace_h before the latest OCPP frame of the data (still charging otherwise).
+--   stop_from_offline_queue: the stop reached the CSMS only from the charger's offline
+--     queue (lineage.transactions.stop_from_offline_queue), long after it happened.
+--   interrupted: the stop reason is one of $interrupt_reasons (power loss, emergency stop,
+--     reset, fault). EVDisconnected / Local / Remote are how sessions normally end.
+-- Money: the session's billed (live CDR) or backend amount, whose figures rest on the
+-- incomplete record; 0 when neither exists.
+with
+data_end as (
+    select max(greatest(coalesce(stop_received_at, start_received_at), start_received_at)) as at
+    from lineage.transactions
+),
+
+tx as (
+    select
+        s.session_key, s.site_id, s.site_type, s.charge_point_id, s.evse_uid, s.ocpp_transaction_id,
+        s.backend_session_id, s.cdr_id, s.currency, s.backend_stopped_at, s.backend_amount,
+        s.cdr_total_cost_excl_vat, s.cdr_is_credit, s.cdr_is_credited,
+        t.connector_id, t.has_start, t.has_stop, t.started_at, t.stopped_at, t.start_received_at,
+        t.stop_received_at, t.stop_reason, t.stop_from_offline_queue,
+        exists (
+            select 1 from lineage.transactions as n
+            where n.charge_point_id = t.charge_point_id and n.connector_id = t.connector_id
+                and n.start_received_at > t.start_received_at
+        ) as later_transaction,
+    from lineage.sessions as s
+    inner join lineage.transactions as t
+        on t.charge_point_id = s.charge_point_id and t.transaction_id = s.ocpp_transaction_id
+),
+
+reasons as (
+    select
+        tx.*,
+        list_filter([
+            case
+                when has_start and not has_stop
+                    and (backend_stopped_at is not null or later_transaction
+                         or start_received_at < d.at - to_hours(cast($open_grace_h as bigint)))
+                    then 'no_stop'
+            end,
+            case when has_stop and stop_from_offline_queue then 'stop_from_offline_queue' end,
+            case when has_stop and list_contains($interrupt_reasons, stop_reason) then 'interrupted' end
+        ], r -> r is not null) as found_reasons,
+    from tx, data_end as d
+)
+
+select
+    session_key, site_id, site_type, charge_point_id, evse_uid, ocpp_transaction_id, backend_session_id, cdr_id,
+    null::timestamptz as interval_start,
+    coalesce(
+        case when not cdr_is_credit and not cdr_is_credited then cdr_total_cost_excl_vat end, backend_amount, 0
+    ) as money_at_risk,
+    currency,
+    json_object(
+        'reasons', found_reasons, 'has_start', has_start, 'has_stop', has_stop,
+        'started_at', started_at, 'stopped_at', stopped_at, 'stop_received_at', stop_received_at,
+        'stop_reason', stop_reason, 'backend_stopped_at', backend_stopped_at,
+        'later_transaction_on_connector', later_transaction, 'open_grace_h', $open_grace_h,
+        'source', 'lineage.transactions (OCPP start/stop events)'
+    ) as evidence,
+    case
+        when list_contains(found_reasons, 'no_stop') then format(
+            'Charger {} never reported the end of transaction {}, so its stop time and energy are not known from the charger.',
+            charge_point_id, ocpp_transaction_id)
+        when list_contains(found_reasons, 'interrupted') then format(
+            'Transaction {} on charger {} ended because of {}, not because the driver stopped it.',
+            ocpp_transaction_id, charge_point_id, stop_reason)
+        else format(
+            'The end of transaction {} on charger {} only arrived later from the charger''s offline queue.',
+            ocpp_transaction_id, charge_point_id)
+    end as explanation,
+from reasons
+where len(found_reasons) > 0
