@@ -1,0 +1,72 @@
+"""stale_tariff, tariff_changed_during_session and cost_mismatch on a hand-made warehouse."""
+
+import json
+
+import pytest
+
+from assets.pricing import build_session_prices
+from pipeline.flags import build_flags, collect_rules
+from pipeline.warehouse import connect
+from tests.fixtures.tariff_world import World
+
+CHECKS = ("stale_tariff", "tariff_changed_during_session", "cost_mismatch")
+OPTIONS = {"checks": {
+    "cost_mismatch": {"tolerance": 0.01, "severity": {"public": "error", "default": "warn"}},
+    "stale_tariff": {"severity": {"public": "error", "default": "warn"}},
+    "tariff_changed_during_session": {"severity": {"public": "warn", "default": "info"}},
+}}
+
+
+def _flags(tmp_path, world: World) -> dict[tuple[str, str], dict]:
+    with connect(tmp_path / "w.duckdb") as conn:
+        world.write(conn)
+        build_session_prices(conn)
+        build_flags(conn, OPTIONS, [r for r in collect_rules() if r.check in CHECKS])
+        rows = conn.execute(
+            'select "check", session_key, severity, money_at_risk::double, evidence::varchar from recon.flags'
+        ).fetchall()
+    return {(c, k): {"severity": s, "money": m, "evidence": json.loads(e)} for c, k, s, m, e in rows}
+
+
+def test_consistent_cdrs_raise_nothing(tmp_path):
+    w = World()
+    w.session("S1", 9)
+    w.session("S2", 14, cdr_total=5.0)
+    w.session("S3", 9, cdr_total=4.004)    # within a cent
+    w.session("S4", 9, cdr_total=None)     # no CDR: nothing to compare here
+    assert _flags(tmp_path, w) == {}
+
+
+def test_stale_version_is_stale_tariff_only(tmp_path):
+    w = World()
+    w.session("S1", 13)                   # consistent with version A, but B applies
+    w.session("S2", 13, embed="A")        # the CDR says so itself
+    found = _flags(tmp_path, w)
+    assert set(found) == {("stale_tariff", "S1"), ("stale_tariff", "S2")}
+    assert found[("stale_tariff", "S1")]["money"] == pytest.approx(1.0)
+    assert found[("stale_tariff", "S1")]["severity"] == "error"
+
+
+def test_wrong_total_is_cost_mismatch_with_the_difference(tmp_path):
+    w = World()
+    w.session("S1", 9, cdr_total=4.37)
+    found = _flags(tmp_path, w)
+    assert set(found) == {("cost_mismatch", "S1")}
+    assert found[("cost_mismatch", "S1")]["money"] == pytest.approx(0.37)
+    assert found[("cost_mismatch", "S1")]["evidence"]["recomputed_excl_vat"] == pytest.approx(4.0)
+
+
+def test_stale_embedded_version_with_a_wrong_total_is_both(tmp_path):
+    w = World()
+    w.session("S1", 13, embed="A", cdr_total=4.8)
+    assert set(_flags(tmp_path, w)) == {("stale_tariff", "S1"), ("cost_mismatch", "S1")}
+
+
+def test_version_change_mid_session_is_reported_with_the_price_gap(tmp_path):
+    w = World()
+    w.session("S1", 11.5)
+    found = _flags(tmp_path, w)
+    assert set(found) == {("tariff_changed_during_session", "S1")}
+    flag = found[("tariff_changed_during_session", "S1")]
+    assert flag["money"] == pytest.approx(1.0) and flag["severity"] == "warn"
+    assert flag["evidence"]["new_version"] == "NL:CLN:T1@2026-11-15T00:00:00Z"
