@@ -44,7 +44,7 @@ def build_charger_clock(conn, options: dict) -> int:
     parts = [sql for table, sql in _SOURCES.items() if table_exists(conn, table)]
     execute(conn, "create or replace temp view _clock_samples as " + " union all ".join(parts or [_EMPTY]))
     execute(conn, f"create or replace table recon.charger_clock as\n{load_sql(CLOCK_SQL)}", clock_params(options))
-    return conn.execute("select count(*) from recon.charger_clock").fetchone()[0]
+    return conn.execute("select count(*) from recon.charger_clock").fetchall()[0][0]
 
 
 @dg.asset(
@@ -60,7 +60,7 @@ def recon_charger_clock(context: dg.AssetExecutionContext, duckdb: WarehouseReso
     options = landing.settings().options
     with duckdb.get_connection() as conn:
         n = build_charger_clock(conn, options)
-        skewed = conn.execute("select count(*) from recon.charger_clock where is_skewed").fetchone()[0]
+        skewed = conn.execute("select count(*) from recon.charger_clock where is_skewed").fetchall()[0][0]
     return dg.MaterializeResult(metadata={"dagster/row_count": n, "skewed_chargers": skewed})
 
 
@@ -70,7 +70,7 @@ def charger_clock_accounted(duckdb: WarehouseResource) -> dg.AssetCheckResult:
         rows, unreliable, unbalanced = conn.execute("""
             select count(*), count(*) filter (where not is_reliable),
                    count(*) filter (where n_used + n_offline_ignored + n_epoch_ignored <> n_frames)
-            from recon.charger_clock""").fetchone()
+            from recon.charger_clock""").fetchall()[0]
     return dg.AssetCheckResult(passed=unbalanced == 0, metadata={
         "chargers": rows, "too_few_samples": unreliable, "unbalanced_chargers": unbalanced,
     })
