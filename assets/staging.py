@@ -62,12 +62,14 @@ def stage_source(conn: duckdb.DuckDBPyConnection, source: str, options: dict[str
         build_table(conn, "staging.cdr_charging_periods", params)
         out["staging.cdr_charging_periods"] = enforce(
             conn, "staging.cdr_charging_periods", MODELS["staging.cdr_charging_periods"], "cdrs",
-            cascade=("staging.cdrs",))
+            cascade=("staging.cdrs", "staging.cdr_charging_periods"))
         out["staging.cdrs"] = enforce(conn, "staging.cdrs", MODELS["staging.cdrs"], "cdrs",
                                       cascade=("staging.cdr_charging_periods",))
     else:
         for table in SOURCE_STAGING[source]:
-            out[table] = stage_table(conn, table, source, params)
+            # A Location is one record but several rows: one bad EVSE rejects the snapshot.
+            cascade = (table,) if table == "staging.location_evse_status" else ()
+            out[table] = stage_table(conn, table, source, params, cascade)
             if table == "staging.tariff_versions":
                 execute(conn, _TARIFF_VALID_TO)
     update_file_accounting(conn, source)

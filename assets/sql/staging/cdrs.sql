@@ -154,8 +154,7 @@ select
     r.last_updated_at,
     -- The raw object, except the token uid (personal data): pricing and trace need the rest.
     case when (r.o -> 'cdr_token' ->> 'uid') is not null
-        then json_merge_patch(r.o, json_object('cdr_token', json_merge_patch(r.o -> 'cdr_token',
-            json_object('uid', null))))
+        then json_merge_patch(r.o, '{"cdr_token": {"uid": null}}'::json)
         else r.o
     end as cdr_json,
     r.source_file,
