@@ -164,48 +164,88 @@ samples as (
 ),
 
 register_samples as (
-    select
-        charge_point_id,
-        tx_key,
-        origin,
-        value,
-        value_raw,
-        unit,
-        sampled_at,
-        received_at,
-        value - lag(value) over register_order as delta,
-        lag(value) over register_order as previous,
+    select charge_point_id, tx_key, origin, value, value_raw, unit, sampled_at, received_at, record_no,
     from samples
     where measurand = 'Energy.Active.Import.Register'
         and phase is null
         and coalesce(location, 'Outlet') = 'Outlet'
         and value is not null
-    window register_order as (partition by charge_point_id, tx_key order by sampled_at, received_at, record_no)
 ),
 
-register_agg as (
+sample_ends as (
     select
         charge_point_id,
         tx_key,
         count(*) as n_register_samples,
-        -- A fall to near zero is a register reset (the meter restarted counting): what it
-        -- shows after the fall was charged after it. A smaller fall is a rollback: ignored.
-        sum(case
-            when delta >= 0 then delta
-            when delta < 0 and value < previous - value then value
-            else 0
-        end) as series_kwh,
-        bool_or(delta < -1e-6) as has_drop,
-        bool_or(delta < -1e-6 and value < previous - value) as has_reset,
         bool_and(origin = 'StopTransaction') as only_transaction_data,
-        -- a Wh-labelled value with a fraction smaller than a Wh is a kWh register mislabelled
-        bool_or(
-            coalesce(unit, 'Wh') = 'Wh' and try_cast(value_raw as double) <> round(try_cast(value_raw as double))
-            and regexp_matches(value_raw, '\.\d{3,}')
-        ) as has_fractional_wh,
+        arg_min(value, sampled_at) as first_value,
+        arg_max(value, sampled_at) as last_value,
         min(sampled_at) as first_sample_at,
         max(sampled_at) as last_sample_at,
+        -- a Wh-labelled value with sub-Wh digits is a kWh register mislabelled as Wh
+        bool_or(
+            coalesce(unit, 'Wh') = 'Wh' and regexp_matches(value_raw, '\.\d{3,}')
+            and try_cast(value_raw as double) <> round(try_cast(value_raw as double))
+        ) as has_fractional_wh,
     from register_samples
+    group by all
+),
+
+-- meterStart/meterStop join the sampled register as its first and last points, unless the
+-- jump to the nearest sample is beyond any charger's power: then the two use different
+-- conventions (a per-transaction start beside a lifetime register) and cannot be mixed.
+register_points as (
+    select charge_point_id, tx_key, value, sampled_at, received_at, record_no, 1 as rank,
+    from register_samples
+    union all
+    select t.charge_point_id, t.tx_key, t.meter_start_kwh, t.start_best_at, t.start_received_at, 0, 0,
+    from tx as t
+    left join sample_ends as e on t.charge_point_id = e.charge_point_id and t.tx_key = e.tx_key
+    where t.meter_start_kwh is not null
+        and coalesce((e.first_value - t.meter_start_kwh) / greatest(
+            abs(date_diff('second', t.start_best_at, e.first_sample_at)) / 3600.0, 1 / 60.0
+        ) <= $max_plausible_kw, true)
+    union all
+    select t.charge_point_id, t.tx_key, t.meter_stop_kwh, t.stop_best_at, t.stop_received_at, 0, 2,
+    from tx as t
+    left join sample_ends as e on t.charge_point_id = e.charge_point_id and t.tx_key = e.tx_key
+    where t.meter_stop_kwh is not null
+        and coalesce((t.meter_stop_kwh - e.last_value) / greatest(
+            abs(date_diff('second', e.last_sample_at, t.stop_best_at)) / 3600.0, 1 / 60.0
+        ) <= $max_plausible_kw, true)
+),
+
+register_steps as (
+    select
+        *,
+        value - lag(value) over register_order as delta,
+        lag(value) over register_order as previous,
+    from register_points
+    window register_order as (
+        partition by charge_point_id, tx_key order by rank, sampled_at, received_at, record_no
+    )
+),
+
+register_agg as (
+    select
+        s.charge_point_id,
+        s.tx_key,
+        e.n_register_samples,
+        e.only_transaction_data,
+        e.has_fractional_wh,
+        -- A fall to nearer zero than to where it was is a register reset (the meter counted
+        -- again from 0): what it shows after the fall was charged after it. A smaller fall
+        -- is a rollback and adds nothing.
+        sum(case
+            when s.delta >= 0 then s.delta
+            when s.delta < 0 and s.value < s.previous - s.value then s.value
+            else 0
+        end) as series_kwh,
+        count(*) as n_points,
+        bool_or(s.delta < -1e-6) as has_drop,
+        bool_or(s.delta < -1e-6 and s.value < s.previous - s.value) as has_reset,
+    from register_steps as s
+    left join sample_ends as e on s.charge_point_id = e.charge_point_id and s.tx_key = e.tx_key
     group by all
 ),
 
@@ -244,7 +284,8 @@ measured as (
         coalesce(sa.n_meter_samples, 0) as n_meter_samples,
         sa.first_sampled_at,
         pa.max_power_kw,
-        ra.n_register_samples,
+        coalesce(ra.n_register_samples, 0) as n_register_samples,
+        coalesce(ra.n_points, 0) as n_points,
         ra.series_kwh,
         ra.has_drop,
         ra.has_reset,
@@ -264,13 +305,14 @@ estimated as (
     select
         *,
         case
-            when register_usable then meter_stop_kwh - meter_start_kwh
-            when n_register_samples >= 2 then series_kwh
+            when register_usable and not coalesce(has_reset, false) then meter_stop_kwh - meter_start_kwh
+            when n_points >= 2 then series_kwh
         end as energy_as_labelled_kwh,
         case
-            when register_usable then 'register'
-            when n_register_samples >= 2 and only_transaction_data then 'transaction_data'
-            when n_register_samples >= 2 then 'meter_values'
+            when register_usable and not coalesce(has_reset, false) then 'register'
+            when n_points >= 2 and n_register_samples >= 1 and only_transaction_data then 'transaction_data'
+            when n_points >= 2 and n_register_samples >= 1 then 'meter_values'
+            when n_points >= 2 then 'register'
             else 'none'
         end as energy_basis,
     from measured
@@ -336,7 +378,7 @@ select
         case when has_start and meter_start_kwh is null then 'meter_start_missing' end,
         case when register_negative then 'negative_energy' end,
         case when register_negative or has_drop then 'register_rollback' end,
-        case when has_reset or (register_negative and energy_basis = 'none') then 'register_reset' end,
+        case when has_reset then 'register_reset' end,
         case when coalesce(start_is_epoch, false) or coalesce(stop_is_epoch, false) then 'epoch_timestamp' end,
         case when unit_too_small or unit_too_large then 'unit_suspect' end,
         case when n_stops > 1 then 'duplicate_stop' end,

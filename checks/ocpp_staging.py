@@ -1,0 +1,126 @@
+"""Asset checks on the OCPP staging tables and ``lineage.transactions``.
+
+Belongs here: health of the OCPP path itself (rejected frames, unanswered CALLs, meter
+values that did not type, transactions that lost events or show negative energy). Findings
+about sessions go to ``recon.flags`` through the rules in the other check modules.
+"""
+
+import dagster as dg
+import duckdb
+
+from pipeline.resources import WarehouseResource
+
+# A CSMS answers nearly every CALL; more than 2 % unanswered means frames are being lost
+# between the CSMS and its log shipping (2026-11, from field logs of two CPOs).
+MAX_UNANSWERED_SHARE = 0.02
+
+
+def _exists(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, name = qualified.split(".", 1)
+    return conn.execute(
+        "select count(*) from information_schema.tables where table_schema = $s and table_name = $t",
+        {"s": schema, "t": name}).fetchone()[0] > 0
+
+
+def _md(rows: list[tuple], header: tuple[str, ...]) -> dg.MetadataValue:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in r) + " |" for r in rows]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+@dg.asset_check(asset=dg.AssetKey("stg_ocpp_frames"), name="ocpp_frames_rejects",
+                description="OCPP frames quarantined at staging (WARN): count and top reasons.")
+def ocpp_frames_rejects(duckdb: WarehouseResource) -> dg.AssetCheckResult:
+    with duckdb.get_connection() as conn:
+        staged = conn.execute("select count(*) from staging.ocpp_frames").fetchone()[0]
+        top = conn.execute("""
+            select reason, count(*) as n
+            from (select unnest(reasons) as reason from quarantine.rejects where source = 'ocpp')
+            group by reason order by n desc, reason limit 10
+        """).fetchall()
+        rejected = conn.execute("select count(*) from quarantine.rejects where source = 'ocpp'").fetchone()[0]
+    return dg.AssetCheckResult(
+        passed=rejected == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"staged": staged, "rejected": rejected, "top_reasons": _md(top, ("reason", "records"))},
+    )
+
+
+@dg.asset_check(asset=dg.AssetKey("stg_ocpp_calls"), name="ocpp_calls_answered",
+                description="Share of chargers' CALLs without a CSMS answer stays small (WARN).")
+def ocpp_calls_answered(duckdb: WarehouseResource) -> dg.AssetCheckResult:
+    with duckdb.get_connection() as conn:
+        calls, unanswered = conn.execute("""
+            select count(*), count(*) filter (where answer_type is null)
+            from staging.ocpp_calls where direction = 'in' and not is_retransmit
+        """).fetchone()
+        sample = conn.execute("""
+            select action, count(*) as n from staging.ocpp_calls
+            where direction = 'in' and not is_retransmit and answer_type is null
+            group by action order by n desc limit 10
+        """).fetchall()
+    share = unanswered / calls if calls else 0.0
+    return dg.AssetCheckResult(
+        passed=share <= MAX_UNANSWERED_SHARE,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"calls": calls, "unanswered": unanswered, "unanswered_share": round(share, 4),
+                  "threshold": MAX_UNANSWERED_SHARE, "by_action": _md(sample, ("action", "unanswered"))},
+    )
+
+
+@dg.asset_check(asset=dg.AssetKey("stg_ocpp_meter_values"), name="ocpp_meter_values_typed",
+                description="Every sampled value that was sent as a number is typed (WARN).")
+def ocpp_meter_values_typed(duckdb: WarehouseResource) -> dg.AssetCheckResult:
+    with duckdb.get_connection() as conn:
+        total, untyped = conn.execute("""
+            select count(*), count(*) filter (where value_raw is not null and value is null
+                                              and coalesce(format, 'Raw') = 'Raw')
+            from staging.ocpp_meter_values
+        """).fetchone()
+        sample = conn.execute("""
+            select charge_point_id, measurand, unit, value_raw, source_file, record_no
+            from staging.ocpp_meter_values
+            where value_raw is not null and value is null and coalesce(format, 'Raw') = 'Raw' limit 10
+        """).fetchall()
+    return dg.AssetCheckResult(
+        passed=untyped == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"sampled_values": total, "untyped": untyped,
+                  "sample": _md(sample, ("charger", "measurand", "unit", "value_raw", "file", "record"))},
+    )
+
+
+@dg.asset_check(asset=dg.AssetKey("lineage_transactions"), name="transactions_account_for_events",
+                blocking=True,
+                description="Every transaction event lands in exactly one transaction, and no "
+                            "transaction reports negative energy (ERROR: a reconstruction defect).")
+def transactions_account_for_events(duckdb: WarehouseResource) -> dg.AssetCheckResult:
+    with duckdb.get_connection() as conn:
+        if not _exists(conn, "lineage.transactions"):
+            return dg.AssetCheckResult(passed=False, metadata={"error": "lineage.transactions missing"})
+        # 2.0.1 events name their transaction; 1.6 stops name the CSMS id (any alias).
+        lost = conn.execute("""
+            select e.charge_point_id, e.transaction_id, e.event_type, e.source_file, e.record_no
+            from staging.ocpp_transaction_events as e
+            where not e.is_retransmit and e.transaction_id is not null
+                and (e.ocpp_version = '2.0.1' or e.event_type = 'ended')
+                and not exists (
+                    select 1 from lineage.transactions as t
+                    where t.charge_point_id = e.charge_point_id and list_contains(t.transaction_ids, e.transaction_id)
+                )
+            limit 10
+        """).fetchall()
+        duplicated, negative = conn.execute("""
+            select
+                (select count(*) from (
+                    select charge_point_id, transaction_id from lineage.transactions
+                    where transaction_id is not null group by all having count(*) > 1)),
+                (select count(*) from lineage.transactions where energy_kwh < 0)
+        """).fetchone()
+    return dg.AssetCheckResult(
+        passed=not lost and duplicated == 0 and negative == 0,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"events_without_transaction": len(lost), "duplicated_transaction_ids": duplicated,
+                  "negative_energy": negative,
+                  "sample": _md(lost, ("charger", "transaction", "event", "file", "record"))},
+    )
