@@ -43,7 +43,7 @@ reasons as (
             end,
             case when has_stop and stop_from_offline_queue then 'stop_from_offline_queue' end,
             case when has_stop and list_contains($interrupt_reasons, stop_reason) then 'interrupted' end
-        ], r -> r is not null) as found_reasons,
+        ], lambda r: r is not null) as found_reasons,
     from tx, data_end as d
 )
 

@@ -34,7 +34,7 @@ reasons as (
         *,
         list_filter(
             list_intersect(coalesce(anomalies, []), $anomaly_tags),
-            a -> not (
+            lambda a: not (
                 a in ('register_rollback', 'register_reset')
                 and list_contains(anomalies, 'epoch_timestamp')
                 and not list_contains(anomalies, 'negative_energy')

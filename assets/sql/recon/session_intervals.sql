@@ -33,7 +33,7 @@ aliases as (
 
 raw_points as (
     select
-        m.charge_point_id, a.ocpp_transaction_id as transaction_id, m.sampled_at as at, m.received_at,
+        m.charge_point_id, a.ocpp_transaction_id as transaction_id, m.sampled_at as sample_at, m.received_at,
         m.value as register_kwh
     from staging.ocpp_meter_values as m
     inner join aliases as a on a.charge_point_id = m.charge_point_id and a.alias_id = m.transaction_id
@@ -50,7 +50,7 @@ raw_points as (
 
 points as (
     -- A sample re-sent or echoed in the stop event is one point.
-    select charge_point_id, transaction_id, at, min(received_at) as received_at, max(register_kwh) as register_kwh
+    select charge_point_id, transaction_id, sample_at, min(received_at) as received_at, max(register_kwh) as register_kwh
     from raw_points
     group by all
 ),
@@ -58,7 +58,7 @@ points as (
 offsets as (
     select
         charge_point_id, transaction_id,
-        median(epoch(received_at) - epoch(at)) as offset_s
+        median(epoch(received_at) - epoch(sample_at)) as offset_s
     from points
     where received_at is not null
     group by all
@@ -68,7 +68,7 @@ aligned as (
     select
         p.charge_point_id, p.transaction_id, p.register_kwh,
         case when abs(coalesce(o.offset_s, 0)) > $clock_offset_min_s
-            then p.at + to_seconds(o.offset_s) else p.at end as at
+            then p.sample_at + to_seconds(o.offset_s) else p.sample_at end as sample_at
     from points as p
     left join offsets as o using (charge_point_id, transaction_id)
 ),
@@ -76,11 +76,11 @@ aligned as (
 deltas as (
     select
         a.charge_point_id, a.transaction_id,
-        lag(a.at) over w as seg_start_at,
-        a.at as seg_end_at,
+        lag(a.sample_at) over w as seg_start_at,
+        a.sample_at as seg_end_at,
         a.register_kwh - lag(a.register_kwh) over w as delta_kwh
     from aligned as a
-    window w as (partition by a.charge_point_id, a.transaction_id order by a.at, a.register_kwh)
+    window w as (partition by a.charge_point_id, a.transaction_id order by a.sample_at, a.register_kwh)
 ),
 
 segments as (

@@ -1,0 +1,111 @@
+"""Attribution assets: sessions prorated into site intervals, EMS beside them, energy sources."""
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+
+from assets.attribution import (
+    attribution_params,
+    marts_session_energy_sources,
+    recon_session_intervals,
+    recon_site_intervals,
+)
+from pipeline.config import load_options
+from pipeline.resources import LandingResource, WarehouseResource
+from pipeline.sql import build_table
+from pipeline.warehouse import connect
+from tests.checks.lineage_seed import T0, add_ems, add_samples, add_session, add_site, create_tables
+
+M = dt.timedelta(minutes=1)
+PARAMS = attribution_params(load_options())
+
+
+@pytest.fixture
+def conn(tmp_path):
+    with connect(tmp_path / "w.duckdb") as c:
+        create_tables(c)
+        add_site(c, site_type="microgrid", connectors=2, max_power_kw=22.0)
+        yield c
+
+
+def intervals(conn, key):
+    build_table(conn, "recon.session_intervals", PARAMS)
+    rows = conn.execute(
+        "select interval_start_at, energy_kwh, basis from recon.session_intervals where session_key = $k order by 1",
+        {"k": key},
+    ).fetchall()
+    return [(r[0].strftime("%H:%M"), round(r[1], 3), r[2]) for r in rows]
+
+
+def test_meter_values_are_prorated_by_time_overlap(conn):
+    start = T0 + 5 * M
+    add_session(conn, "a", site_type="microgrid", start=start, minutes=30, energy=10.0)
+    add_samples(conn, "CP1", "A", [(start, 1000.0), (start + 15 * M, 1005.0), (start + 30 * M, 1010.0)])
+    assert intervals(conn, "a") == [
+        ("10:00", 3.333, "meter_values"), ("10:15", 5.0, "meter_values"), ("10:30", 1.667, "meter_values"),
+    ]
+
+
+def test_uneven_power_follows_the_samples_not_the_clock(conn):
+    # All energy in the first 15 minutes, then the car is full and idles.
+    add_session(conn, "a", site_type="microgrid", minutes=45, energy=5.0)
+    add_samples(conn, "CP1", "A", [(T0 + 15 * M, 1005.0), (T0 + 30 * M, 1005.0)])
+    assert intervals(conn, "a") == [("10:00", 5.0, "meter_values")]
+
+
+def test_without_samples_energy_is_spread_evenly(conn):
+    add_session(conn, "a", site_type="microgrid", minutes=30, energy=6.0, ocpp=False)
+    assert intervals(conn, "a") == [("10:00", 3.0, "even"), ("10:15", 3.0, "even")]
+
+
+def test_register_jump_beyond_power_falls_back_to_even(conn):
+    add_session(conn, "a", site_type="microgrid", minutes=30, energy=6.0)
+    add_samples(conn, "CP1", "A", [(T0 + 10 * M, 1500.0)])  # 500 kWh in 10 minutes from 22 kW
+    assert intervals(conn, "a") == [("10:00", 3.0, "even"), ("10:15", 3.0, "even")]
+
+
+def test_skewed_charger_clock_moves_onto_csms_time(conn):
+    # The charger's clock runs 15 minutes behind: everything it stamps arrives 900 s "late".
+    late = {"start_received_at": T0 + 15 * M, "stop_received_at": T0 + 30 * M}
+    add_session(conn, "a", site_type="microgrid", minutes=15, energy=4.0, tx_overrides=late)
+    add_samples(conn, "CP1", "A", [(T0 + 5 * M, 1001.0)], received_offset_s=900)
+    assert intervals(conn, "a") == [("10:15", 4.0, "meter_values")]
+
+
+def test_site_intervals_and_pv_first_energy_sources(conn):
+    add_session(conn, "a", site_type="microgrid", minutes=15, energy=6.0, ocpp=False)
+    add_session(conn, "b", site_type="microgrid", connector=2, minutes=15, energy=2.0, ocpp=False)
+    add_ems(conn, "S1", T0, 8.0, pv_kwh=5.0, battery_discharge_kwh=2.0, grid_import_kwh=4.0)
+    add_ems(conn, "S1", T0 + 15 * M, 0.0, pv_kwh=5.0)
+    for table in ("recon.session_intervals", "recon.site_intervals", "marts.session_energy_sources"):
+        build_table(conn, table, PARAMS)
+    rows = conn.execute(
+        "select strftime(interval_start_at, '%H:%M'), ems_ev_energy_kwh, sessions_energy_kwh, difference_kwh, n_sessions "
+        "from recon.site_intervals order by 1"
+    ).fetchall()
+    assert rows == [("10:00", 8.0, 8.0, 0.0, 2), ("10:15", 0.0, 0.0, 0.0, 0)]
+    # 8 kWh of EV load: 5 from PV, 2 from the battery, 1 from the grid, shared 6:2.
+    src = conn.execute(
+        "select session_key, round(pv_kwh, 3), round(battery_kwh, 3), round(grid_kwh, 3), round(pv_share, 4) "
+        "from marts.session_energy_sources order by 1"
+    ).fetchall()
+    assert src == [("a", 3.75, 1.5, 0.75, 0.625), ("b", 1.25, 0.5, 0.25, 0.625)]
+
+
+def test_assets_materialize(tmp_path):
+    db = tmp_path / "w.duckdb"
+    with connect(db) as c:
+        create_tables(c)
+        add_site(c, site_type="microgrid")
+        add_session(c, "a", site_type="microgrid", minutes=15, energy=5.0)
+        add_ems(c, "S1", T0, 5.0, pv_kwh=10.0)
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    result = dg.materialize(
+        [recon_session_intervals, recon_site_intervals, marts_session_energy_sources],
+        resources={"duckdb": WarehouseResource(database=str(db)), "landing": LandingResource(path=str(landing))},
+    )
+    assert result.success
+    with connect(db) as c:
+        assert c.execute("select pv_share from marts.session_energy_sources").fetchall() == [(1.0,)]

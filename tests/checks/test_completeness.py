@@ -1,0 +1,49 @@
+"""incomplete_session: no stop, stop only from the offline queue, interrupted charging."""
+
+import datetime as dt
+
+import pytest
+
+from checks.completeness import RULES
+from pipeline.config import load_options
+from pipeline.flags import build_flags
+from pipeline.warehouse import connect
+from tests.checks.lineage_seed import T0, add_session, add_site, create_tables, findings
+
+NO_STOP = {"has_stop": False, "stopped_at": None, "stop_received_at": None, "meter_stop_kwh": None,
+           "stop_reason": None, "anomalies": ["start_without_stop"]}
+
+
+@pytest.fixture
+def conn(tmp_path):
+    with connect(tmp_path / "w.duckdb") as c:
+        create_tables(c)
+        add_site(c, site_type="fleet", connectors=3)
+        yield c
+
+
+def run(conn):
+    build_flags(conn, load_options(), RULES)
+    return {f["session_key"]: f for f in findings(conn, "incomplete_session")}
+
+
+def test_whole_sessions_and_a_still_running_one_pass(conn):
+    add_session(conn, "a", site_type="fleet")
+    add_session(conn, "b", site_type="fleet", connector=2, tx_overrides={"stop_reason": "Local"})
+    # Started an hour before the data ends, no later session on its connector: still charging.
+    add_session(conn, "c", site_type="fleet", connector=3, start=T0 + dt.timedelta(hours=1),
+                backend_stopped_at=None, ocpp_stopped_at=None, tx_overrides=NO_STOP)
+    assert run(conn) == {}
+
+
+def test_incomplete_sessions_are_flagged(conn):
+    add_session(conn, "nostop", site_type="fleet", tx="T1", backend_stopped_at=None, ocpp_stopped_at=None,
+                tx_overrides=NO_STOP)
+    add_session(conn, "later", site_type="fleet", tx="T2", start=T0 + dt.timedelta(hours=3))
+    add_session(conn, "queued", site_type="fleet", connector=2, tx_overrides={"stop_from_offline_queue": True})
+    add_session(conn, "power", site_type="fleet", connector=3, tx_overrides={"stop_reason": "PowerLoss"})
+    found = run(conn)
+    assert set(found) == {"nostop", "queued", "power"}
+    assert "no_stop" in found["nostop"]["evidence"] and found["nostop"]["severity"] == "error"
+    assert "stop_from_offline_queue" in found["queued"]["evidence"]
+    assert "interrupted" in found["power"]["evidence"]
