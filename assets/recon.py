@@ -11,7 +11,7 @@ from pipeline.resources import LandingResource, WarehouseResource
 
 UPSTREAM = [
     "lineage_sessions", "lineage_transactions", "stg_ems_intervals", "stg_ocpp_meter_values",
-    "stg_tariff_versions", "recon_session_prices", "recon_charger_clock",
+    "stg_tariff_versions", "recon_session_prices", "recon_charger_clock", "recon_site_intervals",
 ]
 
 
