@@ -7,6 +7,7 @@ is nothing to draw (the page then says so instead of showing an empty axis).
 from __future__ import annotations
 
 import io
+import re
 
 import polars as pl
 
@@ -37,6 +38,8 @@ def _svg(fig) -> str:
     fig.savefig(buf, format="svg", bbox_inches="tight")
     plt.close(fig)
     text = buf.getvalue()
+    # RDF metadata only names the producer; dropping it keeps the page small and URL-free.
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
     return text[text.index("<svg"):]
 
 
