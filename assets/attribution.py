@@ -17,6 +17,7 @@ DEFAULTS = {
     "default_max_power_kw": 400.0,
     "power_margin": 1.25,
     "register_rounding_kwh": 0.002,
+    "epoch_before": "2000-01-01T00:00:00+00:00",
 }
 
 

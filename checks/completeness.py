@@ -10,7 +10,7 @@ RULES = [
     FlagRule(
         check="incomplete_session",
         sql="checks/sql/incomplete_session.sql",
-        requires=("lineage.sessions", "lineage.transactions"),
+        requires=("lineage.sessions", "lineage.transactions", "staging.ocpp_meter_values"),
         description="no stop recorded, stop only from the offline queue, or charging interrupted",
     ),
 ]

@@ -1,7 +1,9 @@
 -- incomplete_session: the charger's record of a transaction is not whole.
 --   no_stop: a start and no stop, once the session is over: the backend has a stop, a
---     later transaction started on the same connector, or it started more than
---     $open_grace_h before the latest OCPP frame of the data (still charging otherwise).
+--     later transaction started on the same connector, or the transaction has been silent
+--     (no start, no meter value) for $silent_h before the latest OCPP frame of the data. A
+--     running session reports meter values every few minutes; one silent for hours is not
+--     running. (The backend row of such a session usually still says ACTIVE.)
 --   stop_from_offline_queue: the stop reached the CSMS only from the charger's offline
 --     queue (lineage.transactions.stop_from_offline_queue), long after it happened.
 --   interrupted: the stop reason is one of $interrupt_reasons (power loss, emergency stop,
@@ -9,9 +11,17 @@
 -- Money: the session's billed (live CDR) or backend amount, whose figures rest on the
 -- incomplete record; 0 when neither exists.
 with
+activity as (
+    select charge_point_id, transaction_id, max(received_at) as last_received_at
+    from staging.ocpp_meter_values
+    group by all
+),
+
 data_end as (
-    select max(greatest(coalesce(stop_received_at, start_received_at), start_received_at)) as at
-    from lineage.transactions
+    select greatest(
+        (select max(greatest(coalesce(stop_received_at, start_received_at), start_received_at)) from lineage.transactions),
+        (select max(last_received_at) from activity)
+    ) as at
 ),
 
 tx as (
@@ -21,6 +31,7 @@ tx as (
         s.cdr_total_cost_excl_vat, s.cdr_is_credit, s.cdr_is_credited,
         t.connector_id, t.has_start, t.has_stop, t.started_at, t.stopped_at, t.start_received_at,
         t.stop_received_at, t.stop_reason, t.stop_from_offline_queue,
+        greatest(t.start_received_at, a.last_received_at) as last_activity_at,
         exists (
             select 1 from lineage.transactions as n
             where n.charge_point_id = t.charge_point_id and n.connector_id = t.connector_id
@@ -29,16 +40,19 @@ tx as (
     from lineage.sessions as s
     inner join lineage.transactions as t
         on t.charge_point_id = s.charge_point_id and t.transaction_id = s.ocpp_transaction_id
+    left join activity as a
+        on a.charge_point_id = t.charge_point_id and a.transaction_id = t.transaction_id
 ),
 
 reasons as (
     select
         tx.*,
+        d.at as data_end_at,
         list_filter([
             case
                 when has_start and not has_stop
                     and (backend_stopped_at is not null or later_transaction
-                         or start_received_at < d.at - to_hours(cast($open_grace_h as bigint)))
+                         or last_activity_at < d.at - to_minutes(cast($silent_h * 60 as bigint)))
                     then 'no_stop'
             end,
             case when has_stop and stop_from_offline_queue then 'stop_from_offline_queue' end,
@@ -58,7 +72,8 @@ select
         'reasons', found_reasons, 'has_start', has_start, 'has_stop', has_stop,
         'started_at', started_at, 'stopped_at', stopped_at, 'stop_received_at', stop_received_at,
         'stop_reason', stop_reason, 'backend_stopped_at', backend_stopped_at,
-        'later_transaction_on_connector', later_transaction, 'open_grace_h', $open_grace_h,
+        'later_transaction_on_connector', later_transaction, 'last_activity_at', last_activity_at,
+        'data_end_at', data_end_at, 'silent_h', $silent_h,
         'source', 'lineage.transactions (OCPP start/stop events)'
     ) as evidence,
     case

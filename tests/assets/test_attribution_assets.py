@@ -65,6 +65,20 @@ def test_register_jump_beyond_power_falls_back_to_even(conn):
     assert intervals(conn, "a") == [("10:00", 3.0, "even"), ("10:15", 3.0, "even")]
 
 
+def test_a_register_dip_delivers_nothing_and_keeps_the_samples(conn):
+    add_session(conn, "a", site_type="microgrid", minutes=30, energy=6.0)
+    # Rolled back by 2 kWh for one sample, then back on track.
+    add_samples(conn, "CP1", "A", [(T0 + 10 * M, 1002.0), (T0 + 15 * M, 1001.0), (T0 + 20 * M, 1004.0)])
+    assert intervals(conn, "a") == [("10:00", 2.0, "meter_values"), ("10:15", 4.0, "meter_values")]
+
+
+def test_samples_from_an_unset_clock_take_the_receive_time(conn):
+    add_session(conn, "a", site_type="microgrid", minutes=30, energy=6.0)
+    conn.execute("insert into staging.ocpp_meter_values values ('CP1', 1, 'A', timestamptz '1970-01-01 00:05:00+00',"
+                 " $r, 'Energy.Active.Import.Register', null, 1005.0, 'MeterValues')", {"r": T0 + 15 * M})
+    assert intervals(conn, "a") == [("10:00", 5.0, "meter_values"), ("10:15", 1.0, "meter_values")]
+
+
 def test_skewed_charger_clock_moves_onto_csms_time(conn):
     # The charger's clock runs 15 minutes behind: everything it stamps arrives 900 s "late".
     late = {"start_received_at": T0 + 15 * M, "stop_received_at": T0 + 30 * M}

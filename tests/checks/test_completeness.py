@@ -8,8 +8,9 @@ from checks.completeness import RULES
 from pipeline.config import load_options
 from pipeline.flags import build_flags
 from pipeline.warehouse import connect
-from tests.checks.lineage_seed import T0, add_session, add_site, create_tables, findings
+from tests.checks.lineage_seed import T0, add_samples, add_session, add_site, create_tables, findings
 
+M = dt.timedelta(minutes=1)
 NO_STOP = {"has_stop": False, "stopped_at": None, "stop_received_at": None, "meter_stop_kwh": None,
            "stop_reason": None, "anomalies": ["start_without_stop"]}
 
@@ -18,7 +19,7 @@ NO_STOP = {"has_stop": False, "stopped_at": None, "stop_received_at": None, "met
 def conn(tmp_path):
     with connect(tmp_path / "w.duckdb") as c:
         create_tables(c)
-        add_site(c, site_type="fleet", connectors=3)
+        add_site(c, site_type="fleet", connectors=4)
         yield c
 
 
@@ -42,8 +43,12 @@ def test_incomplete_sessions_are_flagged(conn):
     add_session(conn, "later", site_type="fleet", tx="T2", start=T0 + dt.timedelta(hours=3))
     add_session(conn, "queued", site_type="fleet", connector=2, tx_overrides={"stop_from_offline_queue": True})
     add_session(conn, "power", site_type="fleet", connector=3, tx_overrides={"stop_reason": "PowerLoss"})
+    # Last meter value at 10:30, the data runs to 13:00 (the later session): not running.
+    add_session(conn, "silent", site_type="fleet", connector=4, tx="T4", backend_stopped_at=None,
+                ocpp_stopped_at=None, tx_overrides=NO_STOP)
+    add_samples(conn, "CP1", "T4", [(T0 + 30 * M, 1003.0)], connector=4)
     found = run(conn)
-    assert set(found) == {"nostop", "queued", "power"}
+    assert set(found) == {"nostop", "queued", "power", "silent"}
     assert "no_stop" in found["nostop"]["evidence"] and found["nostop"]["severity"] == "error"
     assert "stop_from_offline_queue" in found["queued"]["evidence"]
     assert "interrupted" in found["power"]["evidence"]

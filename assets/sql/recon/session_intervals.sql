@@ -56,21 +56,37 @@ points as (
 ),
 
 offsets as (
+    -- Points stamped by an unset clock (1970) say nothing about the clock's skew.
     select
         charge_point_id, transaction_id,
         median(epoch(received_at) - epoch(sample_at)) as offset_s
     from points
-    where received_at is not null
+    where received_at is not null and sample_at >= cast($epoch_before as timestamptz)
     group by all
 ),
 
 aligned as (
     select
         p.charge_point_id, p.transaction_id, p.register_kwh,
-        case when abs(coalesce(o.offset_s, 0)) > $clock_offset_min_s
-            then p.sample_at + to_seconds(o.offset_s) else p.sample_at end as sample_at
+        case
+            when p.sample_at < cast($epoch_before as timestamptz) then coalesce(p.received_at, p.sample_at)
+            when abs(coalesce(o.offset_s, 0)) > $clock_offset_min_s then p.sample_at + to_seconds(o.offset_s)
+            else p.sample_at
+        end as sample_at
     from points as p
     left join offsets as o using (charge_point_id, transaction_id)
+),
+
+monotone as (
+    -- A register that dips for one sample and recovers (rollback) is read as its running
+    -- maximum: the dip delivers nothing, the recovery only what lies above the old peak.
+    select
+        charge_point_id, transaction_id, sample_at,
+        max(register_kwh) over (
+            partition by charge_point_id, transaction_id order by sample_at, register_kwh
+            rows between unbounded preceding and current row
+        ) as register_kwh
+    from aligned
 ),
 
 deltas as (
@@ -79,7 +95,7 @@ deltas as (
         lag(a.sample_at) over w as seg_start_at,
         a.sample_at as seg_end_at,
         a.register_kwh - lag(a.register_kwh) over w as delta_kwh
-    from aligned as a
+    from monotone as a
     window w as (partition by a.charge_point_id, a.transaction_id order by a.sample_at, a.register_kwh)
 ),
 
@@ -87,10 +103,8 @@ segments as (
     select
         tx.session_key, tx.site_id, tx.site_type, tx.charge_point_id, tx.evse_uid, tx.ocpp_transaction_id,
         d.seg_start_at, d.seg_end_at, d.delta_kwh,
-        -- Wh rounding of two registers may show a tiny negative step; a real rollback or
-        -- a jump above the EVSE's power is not energy and disqualifies the samples.
-        d.delta_kwh >= -$register_rounding_kwh
-            and d.delta_kwh <= tx.max_power_kw * $power_margin
+        -- A jump above the EVSE's power is not energy and disqualifies the samples.
+        d.delta_kwh <= tx.max_power_kw * $power_margin
                 * (epoch(d.seg_end_at) - epoch(d.seg_start_at)) / 3600.0 + $register_rounding_kwh
             as is_valid
     from deltas as d
