@@ -77,13 +77,18 @@ class StgBackendSessions(_Staged):
     connector_id: pl.Int32 = pa.Field(nullable=False, ge=0)
     started_at: UtcTime = pa.Field(nullable=False)
     stopped_at: UtcTime = pa.Field(nullable=True)
-    energy_kwh: float = pa.Field(nullable=False, ge=0)
+    # A running session (no stop yet) may have no energy yet; a stopped one must.
+    energy_kwh: float = pa.Field(nullable=True, ge=0)
     amount: float = pa.Field(nullable=True)
     currency: str = pa.Field(nullable=True, str_matches=r"^[A-Z]{3}$")
 
     plausible_time = pa.check("started_at", "stopped_at", name="plausible_time")(_plausible)
     stop_not_before_start = pa.dataframe_check(name="stopped_at_not_before_started_at")(
         _not_before("stopped_at", "started_at"))
+
+    @pa.dataframe_check(name="energy_required_once_stopped")
+    def _energy(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("stopped_at").is_null() | pl.col("energy_kwh").is_not_null())
 
 
 class StgCdrs(_Staged):

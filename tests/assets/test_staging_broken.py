@@ -83,6 +83,7 @@ def test_reasons_name_what_failed(staged):
                               "where record_no is not null").fetchall())
     assert reasons["backend/sessions.csv:8"] == ["started_at:plausible_time", "stopped_at:plausible_time"]
     assert reasons["backend/sessions.csv:4"] == ["started_at: not an ISO 8601 timestamp", "started_at:not_nullable"]
+    assert reasons["backend/sessions.csv:5"] == ["energy_kwh: not a number", "energy_required_once_stopped"]
     assert reasons["backend/sessions.csv:7"] == ["stopped_at_not_before_started_at"]
     assert reasons["tokens/tokens.json:5"] == ["last_updated_at:plausible_time"]
     assert any(r.startswith("status:isin") for r in reasons["locations/locations.json:2"])
