@@ -5,7 +5,19 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.fixtures.ocpp.frames import HERE, call, energy, meter16, power, rec, result, rows, run_ocpp, start16, tx_event
+from tests.fixtures.ocpp.frames import (
+    HERE,
+    call,
+    energy,
+    meter16,
+    power,
+    rec,
+    result,
+    rows,
+    run_ocpp,
+    start16,
+    tx_event,
+)
 
 
 @pytest.mark.parametrize(("received_at", "expected"), [

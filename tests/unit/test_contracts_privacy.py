@@ -5,7 +5,13 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from pipeline.privacy import DEFAULT_TOKEN_HASH_KEY, token_hash, token_hash_key, token_hash_params, token_hash_sql
+from pipeline.privacy import (
+    DEFAULT_TOKEN_HASH_KEY,
+    token_hash,
+    token_hash_key,
+    token_hash_params,
+    token_hash_sql,
+)
 
 
 @pytest.mark.parametrize("uid", ["TAG1", " tag1 ", "012345678", "bdf21bce-fc97-11e8-8eb2-f2801f1b9fd1", "Éa"])
