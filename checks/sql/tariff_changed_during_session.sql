@@ -1,6 +1,8 @@
 -- Sessions during which a new version of their tariff came into force. OCPI prices the whole
 -- session under the version valid at start, so this is information for the clerk; money is
 -- what the session would cost under the new version instead (0 when it cannot be priced).
+-- A CDR that matches no charger or backend record is orphan_cdr's finding: its times are
+-- only the CDR's claim, so it is not reported again here.
 select
     p.session_key, s.site_id, s.site_type, s.charge_point_id, s.evse_uid, s.ocpp_transaction_id,
     s.backend_session_id, p.cdr_id,
@@ -28,3 +30,4 @@ select
 from recon.session_prices as p
 left join lineage.sessions as s using (session_key)
 where p.next_version_id is not null
+    and (s.ocpp_transaction_id is not null or s.backend_session_id is not null)

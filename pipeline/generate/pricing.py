@@ -151,7 +151,7 @@ def price(tariff: dict, periods: list[Period]) -> PriceBreakdown:
         p = flat[1]
         out.costs["FLAT"] = (cents(p["price"]), cents(p["price"] * (1 + p.get("vat", 0) / 100)))
     for dim in DIMENSIONS:
-        ex = inc = vol = 0.0
+        ex = inc = vol = priced = 0.0
         last = None
         for per in periods:
             v = per.volumes.get(dim, 0.0)
@@ -161,6 +161,9 @@ def price(tariff: dict, periods: list[Period]) -> PriceBreakdown:
             found = _component(tariff, dim, per.start)
             if found is None:
                 continue
+            # step_size rounds the priced volume only; free time is not rounded up
+            # (OCPI 2.2.1-bugfixes step_size example: 0.73 EUR).
+            priced += v
             last = found[1]
             ex += v * last["price"]
             inc += v * last["price"] * (1 + last.get("vat", 0) / 100)
@@ -171,7 +174,7 @@ def price(tariff: dict, periods: list[Period]) -> PriceBreakdown:
         step = last.get("step_size") or 1
         unit = STEP_UNIT[dim]
         # Volumes arrive rounded (hours to 6 dp): snap to 0.1 s or Wh before stepping up.
-        raw = round(vol * unit, 1)
+        raw = round(priced * unit, 1)
         billed = math.ceil(raw / step) * step
         extra = (billed - raw) / unit
         ex += extra * last["price"]
