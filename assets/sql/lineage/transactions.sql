@@ -163,13 +163,25 @@ samples as (
     where m.transaction_id is not null
 ),
 
-register_samples as (
-    select charge_point_id, tx_key, origin, value, value_raw, unit, sampled_at, received_at, record_no,
+register_candidates as (
+    select
+        charge_point_id, tx_key, origin, value, value_raw, unit, sampled_at, received_at, record_no,
+        -- a Wh-labelled value with sub-Wh digits is a kWh register mislabelled as Wh
+        bool_or(
+            coalesce(unit, 'Wh') = 'Wh' and regexp_matches(value_raw, '\.\d{3,}')
+            and try_cast(value_raw as double) <> round(try_cast(value_raw as double))
+        ) over (partition by charge_point_id, tx_key) as has_fractional_wh,
     from samples
     where measurand = 'Energy.Active.Import.Register'
         and phase is null
         and coalesce(location, 'Outlet') = 'Outlet'
         and value is not null
+),
+
+register_samples as (
+    select
+        * replace (case when has_fractional_wh then value * 1000 else value end as value),
+    from register_candidates
 ),
 
 sample_ends as (
@@ -182,11 +194,7 @@ sample_ends as (
         arg_max(value, sampled_at) as last_value,
         min(sampled_at) as first_sample_at,
         max(sampled_at) as last_sample_at,
-        -- a Wh-labelled value with sub-Wh digits is a kWh register mislabelled as Wh
-        bool_or(
-            coalesce(unit, 'Wh') = 'Wh' and regexp_matches(value_raw, '\.\d{3,}')
-            and try_cast(value_raw as double) <> round(try_cast(value_raw as double))
-        ) as has_fractional_wh,
+        bool_or(has_fractional_wh) as has_fractional_wh,
     from register_samples
     group by all
 ),
@@ -305,11 +313,11 @@ estimated as (
     select
         *,
         case
-            when register_usable and not coalesce(has_reset, false) then meter_stop_kwh - meter_start_kwh
+            when register_usable then meter_stop_kwh - meter_start_kwh
             when n_points >= 2 then series_kwh
         end as energy_as_labelled_kwh,
         case
-            when register_usable and not coalesce(has_reset, false) then 'register'
+            when register_usable then 'register'
             when n_points >= 2 and n_register_samples >= 1 and only_transaction_data then 'transaction_data'
             when n_points >= 2 and n_register_samples >= 1 then 'meter_values'
             when n_points >= 2 then 'register'
@@ -334,8 +342,7 @@ unit_checked as (
         -- kWh sent as Wh makes energy 1000x too small: flagged when the power the charger
         -- reported cannot have delivered so little, or the register carries sub-Wh fractions.
         coalesce(
-            has_fractional_wh
-            or (energy_as_labelled_kwh > 0 and duration_h > 0.25 and max_power_kw > 1
+            (energy_as_labelled_kwh > 0 and duration_h > 0.25 and max_power_kw > 1
                 and energy_as_labelled_kwh / duration_h < max_power_kw / 100
                 and energy_as_labelled_kwh * 1000 / duration_h <= max_power_kw * 1.2),
             false
@@ -378,12 +385,15 @@ select
         case when has_start and meter_start_kwh is null then 'meter_start_missing' end,
         case when register_negative then 'negative_energy' end,
         case when register_negative or has_drop then 'register_rollback' end,
-        case when has_reset then 'register_reset' end,
+        case when has_reset and not register_usable then 'register_reset' end,
         case when coalesce(start_is_epoch, false) or coalesce(stop_is_epoch, false) then 'epoch_timestamp' end,
-        case when unit_too_small or unit_too_large then 'unit_suspect' end,
+        case when unit_too_small or unit_too_large or has_fractional_wh then 'unit_suspect' end,
         case when n_stops > 1 then 'duplicate_stop' end,
         case when has_seq_gap then 'seq_no_gap' end,
         case when has_stop and energy_basis = 'none' then 'energy_unknown' end,
+        case when has_stop and not stop_is_epoch
+            and date_diff('millisecond', stop_event_at, stop_received_at) > $offline_queue_s * 1000
+            then 'stop_from_offline_queue' end,
     ], lambda a: a is not null) as anomalies,
     transaction_ids,
     start_event_at,

@@ -10,8 +10,22 @@ with source as (
         nullif(trim(charge_point_id), '') as charge_point_id,
         lower(trim(direction)) as direction,
         lower(trim(ocpp_version)) as ocpp_version_raw,
-        frame,
+        -- one parse per frame: the elements stay JSON, only the small ones are read again
+        from_json(frame, '["JSON"]') as parts,
+        hash(frame::varchar) as frame_hash,
     from raw.ocpp_frames
+),
+
+elements as (
+    select
+        * exclude (parts),
+        parts is not null as is_array,
+        try_cast(parts[1] ->> '$' as integer) as msg_type,
+        nullif(trim(parts[2] ->> '$'), '') as msg_id,
+        parts[3] as third,
+        parts[4] as fourth,
+        parts[5] as fifth,
+    from source
 ),
 
 zones as (
@@ -20,19 +34,12 @@ zones as (
 
 parsed as (
     select
-        s.*,
+        s.* exclude (third, fourth, fifth),
         z.zone_name,
-        json_type(s.frame) = 'ARRAY' as is_array,
-        try_cast(s.frame ->> 0 as integer) as msg_type,
-        nullif(trim(s.frame ->> 1), '') as msg_id,
-        case when try_cast(s.frame ->> 0 as integer) = 2 then nullif(trim(s.frame ->> 2), '') end as action,
-        case try_cast(s.frame ->> 0 as integer)
-            when 2 then s.frame -> 3
-            when 3 then s.frame -> 2
-            when 4 then s.frame -> 4
-        end as payload,
-        case when try_cast(s.frame ->> 0 as integer) = 4 then s.frame ->> 2 end as error_code,
-        case when try_cast(s.frame ->> 0 as integer) = 4 then s.frame ->> 3 end as error_description,
+        case when s.msg_type = 2 then nullif(trim(s.third ->> '$'), '') end as action,
+        case s.msg_type when 2 then s.fourth when 3 then s.third when 4 then s.fifth end as payload,
+        case when s.msg_type = 4 then s.third ->> '$' end as error_code,
+        case when s.msg_type = 4 then s.fourth ->> '$' end as error_description,
         case
             -- .log rows: naive local time of the logging host
             when s.received_tz is not null
@@ -49,7 +56,7 @@ parsed as (
             when s.ocpp_version_raw in ('1.6', '1.6j', 'ocpp1.6', 'ocpp1.6j', 'v16') then '1.6'
             when s.ocpp_version_raw in ('2.0.1', 'ocpp2.0.1', 'v201') then '2.0.1'
         end as ocpp_version_given,
-    from source as s
+    from elements as s
     left join zones as z on s.received_tz = z.zone_name
 ),
 
@@ -102,8 +109,7 @@ select
     -- The same frame text again from the same side is a retransmission (or a log line
     -- shipped twice): noise that must not count twice downstream.
     len(r._reject_reasons) = 0 and row_number() over (
-        partition by len(r._reject_reasons) = 0, r.charge_point_id, r.direction, r.msg_type, r.msg_id,
-            r.action, r.payload::varchar, r.error_code
+        partition by len(r._reject_reasons) = 0, r.charge_point_id, r.direction, r.msg_id, r.frame_hash
         order by r.received_at, r.source_file, r.record_no
     ) > 1 as is_retransmit,
     r.error_code,
