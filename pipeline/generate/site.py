@@ -303,6 +303,10 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
             started = s.start_at
             if s.fault == "timestamp_drift":
                 shift = rng.choice((-1, 1)) * rng.uniform(360, 1500)
+                if shift > 0 and s.stop_at is not None and started + shift > s.stop_at - 300:
+                    # a later start past the stop is a different fault (stop before start):
+                    # drift backwards instead so the row stays a valid session.
+                    shift = -shift
                 started += shift
                 s.detail = f"backend started_at shifted by {shift / 60:+.1f} min from the OCPP start"
             backend_by_day.setdefault(day, []).append(backend_row(s, started, billed_amount, s.cdr_id))
