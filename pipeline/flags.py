@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,8 @@ class FlagRule:
         as ``staging.tokens``); the rule yields nothing when one is missing.
     blocking : whether a finding must stop downstream publishing.
     description : one line for the Dagster UI and docs.
+    params : optional function of the options returning extra bound parameters that are not
+        tolerances (e.g. the token hash key, a mapping table), so rules never format values.
     """
 
     check: str
@@ -65,6 +67,7 @@ class FlagRule:
     requires: tuple[str, ...] = ()
     blocking: bool = False
     description: str = ""
+    params: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 def collect_rules() -> list[FlagRule]:
@@ -113,6 +116,7 @@ def run_rule(conn: duckdb.DuckDBPyConnection, rule: FlagRule, options: dict[str,
     body = load_sql(rule.sql)
     params = {
         **rule_params(rule, options),
+        **(rule.params(options) if rule.params else {}),
         "_check": rule.check,
         "_sev_public": sev.get("public", sev["default"]),
         "_sev_fleet": sev.get("fleet", sev["default"]),
