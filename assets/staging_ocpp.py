@@ -12,6 +12,7 @@ import duckdb
 from checks.contracts_ocpp import StgOcppFrames
 from pipeline.contracts import enforce, route_rejects
 from pipeline.models.ocpp import MILLI_UNITS, V201_ONLY_ACTIONS
+from pipeline.privacy import token_hash_key, token_hash_params
 from pipeline.resources import LandingResource, WarehouseResource
 from pipeline.sql import build_table
 
@@ -22,7 +23,6 @@ EPOCH_BEFORE = "2000-01-01T00:00:00Z"  # a charger timestamp earlier than this: 
 def ocpp_params(options: dict) -> dict:
     """SQL parameters of the OCPP staging and lineage files, from the options."""
     ocpp = options.get("ocpp", {}) if isinstance(options, dict) else {}
-    privacy = options.get("privacy", {}) if isinstance(options, dict) else {}
     return {
         "v201_only_actions": list(V201_ONLY_ACTIONS),
         "milli_units": [u.lower() for u in MILLI_UNITS],
@@ -32,7 +32,7 @@ def ocpp_params(options: dict) -> dict:
         "offline_queue_s": float(ocpp.get("offline_queue_s", 600)),
         # above the most powerful chargers on the market (HPC 400-600 kW), 2026-11
         "max_plausible_kw": float(ocpp.get("max_plausible_kw", 1000)),
-        "token_hash_key": str(privacy.get("token_hash_key", "")),
+        **token_hash_params(token_hash_key(options)),
     }
 
 

@@ -5,7 +5,7 @@
 --   $epoch_before (TIMESTAMPTZ): charger timestamps before it mean an unset clock (1970).
 --   $offline_queue_s (DOUBLE): a stop sent this long after its own timestamp came from the
 --       charger's offline queue.
---   $token_hash_key (VARCHAR): key of id_tag_hash.
+--   $token_ipad, $token_opad (BLOB): pipeline.privacy.token_hash_params (id_tag_hash).
 --   $max_plausible_kw (DOUBLE): no EVSE delivers more on average; above it a kWh register
 --       was labelled Wh the other way round.
 with events as (
@@ -357,7 +357,7 @@ select
     ocpp_version,
     transaction_id,
     id_tag,
-    sha256($token_hash_key || id_tag) as id_tag_hash,
+    case when nullif(upper(trim(id_tag)), '') is not null then left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim(id_tag)))))), 32) end as id_tag_hash,
     started_at,
     stopped_at,
     start_received_at,
