@@ -60,7 +60,7 @@ class Trace:
             f" [{_link(s, 'backend')}]  cdr {s.get('cdr_id') or '-'} [{_link(s, 'cdr')}]"
             f"  ocpi session {s.get('ocpi_session_id') or '-'}",
         ]
-        if s.get("cdr_ids") and len(s["cdr_ids"]) > 1 or s.get("credit_cdr_ids"):
+        if (s.get("cdr_ids") and len(s["cdr_ids"]) > 1) or s.get("credit_cdr_ids"):
             lines.append(f"  cdrs {', '.join(s.get('cdr_ids') or [])}  live {s.get('n_live_cdrs')}"
                          f"  credits {', '.join(s.get('credit_cdr_ids') or []) or '-'}")
         lines.append(

@@ -14,6 +14,7 @@ import duckdb
 import polars as pl
 
 from pipeline.lineage.matching import CANDIDATE_SCHEMA, assign_one_to_one, score_candidates
+from pipeline.privacy import DEFAULT_TOKEN_HASH_KEY, token_hash_key, token_hash_params
 from pipeline.sql import build_table, execute, query, table_sql
 
 #: Defaults of the ``[lineage]`` options (see pipeline/defaults.toml).
@@ -36,30 +37,29 @@ class LinkOptions:
         Start and stop difference within which a second CDR on the same EVSE with the same
         energy counts as a duplicate of the linked one.
     token_key : str
-        Key of the token hash (``privacy.token_hash_key``).
+        Key of the token hash (``privacy.token_hash_key``, see ``pipeline.privacy``).
     """
 
     window_s: float = DEFAULT_WINDOW_S
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     duplicate_tolerance_s: float = DEFAULT_DUPLICATE_TOLERANCE_S
-    token_key: str = ""
+    token_key: str = DEFAULT_TOKEN_HASH_KEY
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> LinkOptions:
         lineage = options.get("lineage", {}) or {}
-        privacy = options.get("privacy", {}) or {}
         return cls(
             window_s=float(lineage.get("match_window_s", DEFAULT_WINDOW_S)),
             min_confidence=float(lineage.get("min_confidence", DEFAULT_MIN_CONFIDENCE)),
             duplicate_tolerance_s=float(lineage.get("duplicate_tolerance_s", DEFAULT_DUPLICATE_TOLERANCE_S)),
-            token_key=str(privacy.get("token_hash_key", "")),
+            token_key=token_hash_key(options),
         )
 
     def params(self) -> dict[str, Any]:
         return {
             "window_s": self.window_s,
             "duplicate_tolerance_s": self.duplicate_tolerance_s,
-            "token_key": self.token_key,
+            **token_hash_params(self.token_key),
         }
 
 

@@ -85,7 +85,7 @@ def test_one_to_one_no_record_used_twice():
     net.session("CP-1", 1, "101", 0, 60, 11.0, "TAG1")
     net.session("CP-1", 1, "102", 61, 90, 5.0, "TAG1", blank_ids=True)
     # A second backend row claiming transaction 101 and CDR-101 (a re-keyed export).
-    net.backend.append(("B-101-bis", "CP-1", 1, "101", "TAG1", at(0), at(60), 11.0, "S-101", "CDR-101",
+    net.backend.append(("B-101-bis", "CP-1", 1, "101", None, at(0), at(60), 11.0, "S-101", "CDR-101",
                         "COMPLETED", 3.3, "EUR", "backend/c.csv", 1))
     conn = build(net)
     reused = conn.execute("""select left_kind, right_kind, count(*) from lineage.links

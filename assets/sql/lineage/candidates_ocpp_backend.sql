@@ -66,7 +66,7 @@ features as (
         abs(epoch(b.stopped_at) - epoch(o.stopped_csms_at)) as stop_diff_s,
         o.energy_kwh as energy_left_kwh,
         b.energy_kwh as energy_right_kwh,
-        case when o.id_tag is not null and b.id_tag is not null then o.id_tag = b.id_tag end as token_match,
+        o.token_hash = b.token_hash as token_match,
         cast(0 as integer) as prefer,
     from pairs as p
     inner join o on o.ocpp_ref = p.left_id

@@ -88,11 +88,8 @@ features as (
         end as energy_left_kwh,
         c.total_energy_kwh as energy_right_kwh,
         case
-            when coalesce(c.token_uid_hash, c.auth_id) is null
-                or coalesce(s.backend_id_tag, s.ocpp_id_tag) is null then null
-            else
-                coalesce(c.token_uid_hash in (s.backend_token_hash, s.ocpp_token_hash), false)
-                or coalesce(c.auth_id in (s.backend_id_tag, s.ocpp_id_tag), false)
+            when c.token_uid_hash is null or coalesce(s.backend_token_hash, s.ocpp_token_hash) is null then null
+            else coalesce(c.token_uid_hash in (s.backend_token_hash, s.ocpp_token_hash), false)
         end as token_match,
         case when c.is_live then 0 else 1 end as prefer,
     from pairs as p

@@ -9,7 +9,6 @@ with cdr as (
         c.start_at,
         c.end_at,
         nullif(c.ocpi_session_id, '') as ocpi_session_id,
-        nullif(c.auth_id, '') as auth_id,
         c.token_uid_hash,
         c.location_id,
         c.evse_uid,
@@ -73,7 +72,6 @@ select
     c.*,
     rs.charge_point_id,
     rs.connector_id,
-    sha256($token_key || c.auth_id) as auth_token_hash,
     cr.cdr_ref is not null as is_credited,
     -- Live: neither a credit nor cancelled by one; only live CDRs count as duplicates.
     not c.is_credit and cr.cdr_ref is null as is_live,

@@ -65,7 +65,10 @@ select
     connector_id,
     transaction_id,
     id_tag,
-    sha256($token_key || id_tag) as token_hash,
+    -- pipeline.privacy.TOKEN_HASH_SQL: the keyed hash staging gives backend and CDR tokens.
+    case when nullif(upper(trim(id_tag)), '') is not null then
+        left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim(id_tag)))))), 32)
+    end as token_hash,
     started_at,
     stopped_at,
     start_received_at,
