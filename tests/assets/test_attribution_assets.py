@@ -75,8 +75,19 @@ def test_a_register_dip_delivers_nothing_and_keeps_the_samples(conn):
 def test_samples_from_an_unset_clock_take_the_receive_time(conn):
     add_session(conn, "a", site_type="microgrid", minutes=30, energy=6.0)
     conn.execute("insert into staging.ocpp_meter_values values ('CP1', 1, 'A', timestamptz '1970-01-01 00:05:00+00',"
-                 " $r, 'Energy.Active.Import.Register', null, 1005.0, 'MeterValues')", {"r": T0 + 15 * M})
+                 " $r, 'Energy.Active.Import.Register', null, 1005.0, 'MeterValues', null)", {"r": T0 + 15 * M})
     assert intervals(conn, "a") == [("10:00", 5.0, "meter_values"), ("10:15", 1.0, "meter_values")]
+
+
+def test_periodic_samples_labelled_in_the_wrong_unit_are_rescaled(conn):
+    add_session(conn, "a", site_type="microgrid", minutes=30, energy=6.0)
+    add_samples(conn, "CP1", "A", [(T0 + 15 * M, 1.005)])  # 1005 kWh sent as "1005" Wh
+    assert intervals(conn, "a") == [("10:00", 5.0, "meter_values"), ("10:15", 1.0, "meter_values")]
+
+
+def test_a_cdr_alone_is_not_energy_at_the_site(conn):
+    add_session(conn, "a", site_type="microgrid", minutes=30, energy=6.0, ocpp=False, backend=False)
+    assert intervals(conn, "a") == []
 
 
 def test_skewed_charger_clock_moves_onto_csms_time(conn):

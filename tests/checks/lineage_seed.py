@@ -41,7 +41,7 @@ DDL = {
     "staging.sites": "site_id varchar, site_type varchar",
     "staging.ocpp_meter_values": """
         charge_point_id varchar, connector_id integer, transaction_id varchar, sampled_at timestamptz,
-        received_at timestamptz, measurand varchar, phase varchar, value double, origin varchar""",
+        received_at timestamptz, measurand varchar, phase varchar, value double, origin varchar, context varchar""",
     "staging.ems_intervals": """
         site_id varchar, charge_point_id varchar, interval_start_at timestamptz, interval_end_at timestamptz,
         ev_energy_kwh double, grid_import_kwh double, pv_kwh double, battery_discharge_kwh double,

@@ -34,24 +34,51 @@ aliases as (
 raw_points as (
     select
         m.charge_point_id, a.ocpp_transaction_id as transaction_id, m.sampled_at as sample_at, m.received_at,
-        m.value as register_kwh
+        m.value as register_kwh,
+        coalesce(m.context, '') not in ('Transaction.Begin', 'Transaction.End') as is_periodic
     from staging.ocpp_meter_values as m
     inner join aliases as a on a.charge_point_id = m.charge_point_id and a.alias_id = m.transaction_id
     where coalesce(m.measurand, 'Energy.Active.Import.Register') = 'Energy.Active.Import.Register'
         and coalesce(m.phase, '') = ''
         and m.transaction_id is not null and m.value is not null and m.sampled_at is not null
     union all
-    select charge_point_id, ocpp_transaction_id, started_at, start_received_at, meter_start_kwh
+    select charge_point_id, ocpp_transaction_id, started_at, start_received_at, meter_start_kwh, false
     from tx where started_at is not null and meter_start_kwh >= 0
     union all
-    select charge_point_id, ocpp_transaction_id, stopped_at, stop_received_at, meter_stop_kwh
+    select charge_point_id, ocpp_transaction_id, stopped_at, stop_received_at, meter_stop_kwh, false
     from tx where stopped_at is not null and meter_stop_kwh >= 0
+),
+
+unit_factor as (
+    -- Periodic samples in kWh labelled Wh (or the reverse) sit 1000x off the transaction's
+    -- own start/stop registers: rescale them so the series keeps its shape.
+    select
+        r.charge_point_id, r.transaction_id,
+        case
+            when max(r.register_kwh) filter (where r.is_periodic) > 0
+                and coalesce(nullif(any_value(t.meter_stop_kwh), 0), any_value(t.meter_start_kwh)) > 0
+            then
+                case
+                    when coalesce(nullif(any_value(t.meter_stop_kwh), 0), any_value(t.meter_start_kwh))
+                        / max(r.register_kwh) filter (where r.is_periodic) > 31.6 then 1000.0
+                    when coalesce(nullif(any_value(t.meter_stop_kwh), 0), any_value(t.meter_start_kwh))
+                        / max(r.register_kwh) filter (where r.is_periodic) < 1 / 31.6 then 0.001
+                    else 1.0
+                end
+            else 1.0
+        end as factor
+    from raw_points as r
+    inner join tx as t on t.charge_point_id = r.charge_point_id and t.ocpp_transaction_id = r.transaction_id
+    group by r.charge_point_id, r.transaction_id
 ),
 
 points as (
     -- A sample re-sent or echoed in the stop event is one point.
-    select charge_point_id, transaction_id, sample_at, min(received_at) as received_at, max(register_kwh) as register_kwh
-    from raw_points
+    select
+        r.charge_point_id, r.transaction_id, r.sample_at, min(r.received_at) as received_at,
+        max(r.register_kwh * case when r.is_periodic then f.factor else 1.0 end) as register_kwh
+    from raw_points as r
+    inner join unit_factor as f using (charge_point_id, transaction_id)
     group by all
 ),
 
@@ -146,6 +173,8 @@ even as (
         'even' as basis
     from lineage.sessions as s
     where s.session_key not in (select session_key from sampled_sessions)
+        -- A CDR alone (orphan) is no evidence that energy flowed at the site.
+        and (s.ocpp_transaction_id is not null or s.backend_session_id is not null)
 ),
 
 all_segments as (
