@@ -5,22 +5,49 @@ from __future__ import annotations
 import duckdb
 from tabulate import tabulate
 
+from pipeline.flags import table_exists
 
-def _exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return conn.execute(
-        "select count(*) from information_schema.tables where table_schema = $s and table_name = $t",
-        {"s": schema, "t": table},
-    ).fetchone()[0] > 0
+
+def _table(title: str, rows: list[tuple], headers: list[str]) -> str:
+    return f"{title}\n" + tabulate(rows, headers=headers, tablefmt="github", floatfmt=".2f")
 
 
 def render_summary(conn: duckdb.DuckDBPyConnection) -> str:
     parts = []
-    if _exists(conn, "meta", "files"):
+    if table_exists(conn, "meta.files"):
         rows = conn.execute("""
-            select source, count(*) as files, sum(records_read) as records_read,
-                   sum(records_loaded) as records_loaded, sum(records_rejected) as records_rejected
+            select source, count(*), sum(records_read), sum(records_staged),
+                   sum(records_rejected)
             from meta.files group by source order by source
         """).fetchall()
-        parts.append("Records per source\n" + tabulate(
-            rows, headers=["source", "files", "read", "loaded", "rejected"], tablefmt="github"))
+        rejected = conn.execute("select count(*) from quarantine.rejects").fetchone()[0]
+        parts.append(_table("Records per source", rows, ["source", "files", "read", "staged", "rejected"])
+                     + f"\nquarantine.rejects: {rejected} rows")
+    if table_exists(conn, "lineage.sessions"):
+        rows = conn.execute("""
+            select count(*),
+                   count(ocpp_transaction_id), count(backend_session_id), count(cdr_id),
+                   count(*) filter (where ocpp_transaction_id is not null and backend_session_id is not null
+                                    and cdr_id is not null)
+            from lineage.sessions
+        """).fetchall()
+        parts.append(_table("Sessions and links", rows,
+                            ["sessions", "with OCPP", "with backend", "with CDR", "all three linked"]))
+        links = conn.execute("""
+            select rule, count(*), round(avg(confidence), 3) from lineage.links group by rule order by 2 desc
+        """).fetchall() if table_exists(conn, "lineage.links") else []
+        if links:
+            parts.append(_table("Links by rule", links, ["rule", "links", "mean confidence"]))
+    if table_exists(conn, "recon.flags"):
+        rows = conn.execute("""
+            select "check",
+                   count(*) filter (where severity = 'error'), count(*) filter (where severity = 'warn'),
+                   count(*) filter (where severity = 'info'), count(*),
+                   sum(money_at_risk)::double, string_agg(distinct currency, ',')
+            from recon.flags group by "check" order by sum(money_at_risk) desc nulls last, "check"
+        """).fetchall()
+        total = conn.execute("select count(*), coalesce(sum(money_at_risk), 0)::double from recon.flags").fetchone()
+        parts.append(_table("Findings by check (most money at risk first)", rows,
+                            ["check", "error", "warn", "info", "total", "money at risk", "currency"])
+                     + f"\n{total[0]} findings, {total[1]:.2f} at risk")
     return "\n\n".join(parts)
