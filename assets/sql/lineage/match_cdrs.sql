@@ -46,19 +46,27 @@ registry as (
 -- An OCPI EVSE can hold several connectors: the CDR's connector and location pick among them.
 resolved as (
     select
-        c.cdr_ref,
-        r.charge_point_id,
-        r.connector_id,
-    from cdr as c
-    inner join registry as r
-        on r.evse_uid = c.evse_uid or (c.evse_uid is null and r.evse_id = c.evse_id)
+        m.cdr_ref,
+        m.charge_point_id,
+        m.connector_id,
+    from (
+        -- Two equi-joins, not one OR join: an OR condition makes DuckDB loop over pairs.
+        select c.cdr_ref, c.location_id as cdr_location_id, c.cdr_connector_id, r.charge_point_id, r.connector_id, r.location_id
+        from cdr as c
+        inner join registry as r on r.evse_uid = c.evse_uid
+        union all
+        select c.cdr_ref, c.location_id as cdr_location_id, c.cdr_connector_id, r.charge_point_id, r.connector_id, r.location_id
+        from cdr as c
+        inner join registry as r on r.evse_id = c.evse_id
+        where c.evse_uid is null
+    ) as m
     qualify row_number() over (
-        partition by c.cdr_ref
+        partition by m.cdr_ref
         order by
-            coalesce(r.location_id = c.location_id, false) desc,
-            coalesce(cast(r.connector_id as varchar) = c.cdr_connector_id, false) desc,
-            r.charge_point_id,
-            r.connector_id
+            coalesce(m.location_id = m.cdr_location_id, false) desc,
+            coalesce(cast(m.connector_id as varchar) = m.cdr_connector_id, false) desc,
+            m.charge_point_id,
+            m.connector_id
     ) = 1
 ),
 

@@ -9,7 +9,7 @@ with tx as (
         t.charge_point_id,
         try_cast(t.connector_id as integer) as connector_id,
         cast(t.transaction_id as varchar) as transaction_id,
-        t.id_tag,
+        t.id_tag_hash,
         t.started_at,
         t.stopped_at,
         t.start_received_at,
@@ -64,11 +64,8 @@ select
     charge_point_id,
     connector_id,
     transaction_id,
-    id_tag,
-    -- pipeline.privacy.TOKEN_HASH_SQL: the keyed hash staging gives backend and CDR tokens.
-    case when nullif(upper(trim(id_tag)), '') is not null then
-        left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim(id_tag)))))), 32)
-    end as token_hash,
+    -- Keyed hash (pipeline.privacy), as staging gives backend and CDR tokens.
+    id_tag_hash as token_hash,
     started_at,
     stopped_at,
     start_received_at,
