@@ -26,7 +26,7 @@ _SOURCES = {
         from staging.ocpp_meter_values where origin in ('MeterValues', 'TransactionEvent')
         group by charge_point_id, received_at, source_file, record_no""",
     "staging.ocpp_status": """
-        select charge_point_id, status_at as event_at, received_at, 'status' as kind
+        select charge_point_id, {status_at} as event_at, received_at, 'status' as kind
         from staging.ocpp_status""",
 }
 _EMPTY = ("select null::varchar as charge_point_id, null::timestamptz as event_at, "
@@ -41,7 +41,13 @@ def clock_params(options: dict) -> dict:
 
 def build_charger_clock(conn, options: dict) -> int:
     """(Re)build ``recon.charger_clock`` from whichever OCPP staging tables exist; row count."""
-    parts = [sql for table, sql in _SOURCES.items() if table_exists(conn, table)]
+    # staging.ocpp_status.status_at falls back to the receive time for a missing or 1970 stamp,
+    # which would read as "no skew"; its event_at is the charger's stamp as sent.
+    status_cols = {r[0] for r in conn.execute(
+        "select column_name from information_schema.columns where table_schema = 'staging' "
+        "and table_name = 'ocpp_status'").fetchall()}
+    status_at = "event_at" if "event_at" in status_cols else "status_at"
+    parts = [sql.format(status_at=status_at) for table, sql in _SOURCES.items() if table_exists(conn, table)]
     execute(conn, "create or replace temp view _clock_samples as " + " union all ".join(parts or [_EMPTY]))
     execute(conn, f"create or replace table recon.charger_clock as\n{load_sql(CLOCK_SQL)}", clock_params(options))
     return conn.execute("select count(*) from recon.charger_clock").fetchall()[0][0]

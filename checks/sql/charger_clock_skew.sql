@@ -1,5 +1,6 @@
 -- Chargers whose payload clock runs more than $tolerance_s from the CSMS receive clock,
--- judged on the median over at least $min_samples live frames (recon.charger_clock).
+-- judged on the median over at least $min_samples live frames, or over fewer when all of
+-- them are stamped later than they arrived, which no queuing explains (recon.charger_clock).
 select
     null::varchar as session_key,
     site_id,
@@ -28,4 +29,4 @@ select
         charge_point_id, round(abs(skew_s))::bigint, case when skew_s > 0 then 'ahead of' else 'behind' end, n_used
     ) as explanation
 from recon.charger_clock
-where n_used >= $min_samples and abs(skew_s) > $tolerance_s
+where (n_used >= $min_samples or min_offset_s > $tolerance_s) and abs(skew_s) > $tolerance_s

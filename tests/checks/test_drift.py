@@ -84,3 +84,17 @@ def test_drift_on_a_skewed_charger_is_still_found(tmp_path):
     found = _flags(tmp_path, w)
     assert set(found) == {("charger_clock_skew", "CP-9"), ("timestamp_drift", "S2")}
     assert '"charger_skew_applied_s":300' in found[("timestamp_drift", "S2")]["evidence"]
+
+
+@pytest.mark.parametrize(("offset_s", "flagged"), [(300, True), (-300, False)])
+def test_idle_charger_with_few_frames_is_judged_only_when_stamped_ahead(tmp_path, offset_s, flagged):
+    w = World()
+    w.session("S1", 9)
+    for i, status_at in enumerate((at(1), at(2))):
+        stamp = status_at + timedelta(seconds=offset_s)
+        w.status.append(("CP-IDLE", 1, "Available", stamp, status_at, stamp))
+    # the staged status_at of a 1970 stamp is the receive time: it must not count as "no skew"
+    w.status.append(("CP-IDLE", 1, "Available", at(3), at(3), at(-490_000)))
+    found = _flags(tmp_path, w)
+    assert (("charger_clock_skew", "CP-IDLE") in found) is flagged
+    assert found.get(("charger_clock_skew", "CP-IDLE"), {"clock": {"CP-IDLE": (0, 2)}})["clock"]["CP-IDLE"][1] == 2

@@ -3,6 +3,8 @@
 -- per charger-sent frame whose payload time is the moment it was sent (assets/clock.py).
 -- Robust in two steps: the densest $bin_s bin of offsets is the live clock; samples farther
 -- than $offline_s from it are offline-queued frames (sent late, stamped when they happened).
+-- Fewer than $min_samples frames are enough when every one is stamped after it arrived:
+-- queuing only ever makes a stamp earlier, so a stamp from the future is the clock.
 with samples as (
     select
         charge_point_id,
@@ -45,6 +47,7 @@ estimates as (
         count(*) filter (where not is_offline) as n_used,
         count(*) filter (where is_offline) as n_offline_ignored,
         median(offset_s) filter (where not is_offline) as skew_s,
+        min(offset_s) filter (where not is_offline) as min_offset_s,
         quantile_cont(offset_s, 0.25) filter (where not is_offline) as skew_p25_s,
         quantile_cont(offset_s, 0.75) filter (where not is_offline) as skew_p75_s,
         min(received_at) as first_received_at,
@@ -78,8 +81,10 @@ select
     round(e.skew_p75_s, 3) as skew_p75_s,
     e.first_received_at,
     e.last_received_at,
-    coalesce(e.n_used, 0) >= $min_samples as is_reliable,
-    coalesce(e.n_used, 0) >= $min_samples and abs(e.skew_s) > $tolerance_s as is_skewed
+    round(e.min_offset_s, 3) as min_offset_s,
+    coalesce(e.n_used >= $min_samples or e.min_offset_s > $tolerance_s, false) as is_reliable,
+    coalesce((e.n_used >= $min_samples or e.min_offset_s > $tolerance_s) and abs(e.skew_s) > $tolerance_s, false)
+        as is_skewed
 from counts as c
 left join estimates as e using (charge_point_id)
 left join charger_site as cs using (charge_point_id)
