@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import duckdb
 import polars as pl
@@ -214,6 +215,30 @@ def failing_rows(frame: pl.DataFrame, model) -> pl.DataFrame:
     return empty
 
 
+# Python datetimes span years 1-9999; DuckDB parses far beyond (e.g. "99999-01-01"), and
+# pandera's failure report converts values to Python: such a time crashed the whole table.
+_PY_MIN_AT = datetime(1, 1, 2, tzinfo=UTC)
+_PY_MAX_AT = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _out_of_range_times(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``frame`` with a reason added for each time outside years 1-9999, and a copy to validate
+    with those times nulled (the row is rejected either way, for every reason it has)."""
+    cols = [c for c, dt in frame.schema.items() if isinstance(dt, pl.Datetime) and c not in _LINEAGE]
+    if not cols:
+        return frame, frame
+
+    def outside(c: str) -> pl.Expr:
+        lo, hi = (pl.lit(v).cast(frame.schema[c]) for v in (_PY_MIN_AT, _PY_MAX_AT))
+        return ((pl.col(c) < lo) | (pl.col(c) > hi)).fill_null(False)
+
+    reasons = [pl.when(outside(c)).then(pl.lit([f"{c}:out_of_range_time"])).otherwise(pl.lit([], pl.List(pl.String)))
+               for c in cols]
+    frame = frame.with_columns(pl.concat_list(pl.col("_sql_reasons"), *reasons).alias("_sql_reasons"))
+    checked = frame.with_columns(pl.when(outside(c)).then(None).otherwise(pl.col(c)).alias(c) for c in cols)
+    return frame, checked
+
+
 def enforce(
     conn: duckdb.DuckDBPyConnection,
     table: str,
@@ -257,7 +282,8 @@ def enforce(
     frame = conn.sql(f"select {select} from {table} order by rowid").pl()
     if not has_sql_reasons:
         frame = frame.with_columns(pl.lit([], dtype=pl.List(pl.String)).alias("_sql_reasons"))
-    fails = failing_rows(frame.drop(_ROWID, "_sql_reasons"), model)
+    frame, checked = _out_of_range_times(frame)
+    fails = failing_rows(checked.drop(_ROWID, "_sql_reasons"), model)
     # Every reason in one reject row: what SQL could not type and what the model refused.
     bad = (frame.with_row_index("_row").join(fails, on="_row", how="left")
            .with_columns(pl.concat_list(pl.col("_sql_reasons"),

@@ -34,7 +34,9 @@ typed as (
                 then try_cast(end_raw as timestamptz)
             else timezone(coalesce(time_zone, 'UTC'), try_cast(end_raw as timestamp))
         end as interval_end_given,
-        try_cast(minutes_raw as double) as interval_minutes,
+        -- NaN, inf or 1e308 minutes would overflow the interval arithmetic below: not a number
+        case when abs(try_cast(minutes_raw as double)) <= 1e6 then try_cast(minutes_raw as double) end
+            as interval_minutes,
         try_cast(ev_energy_raw as double) as ev_energy_kwh,
         try_cast(grid_import_raw as double) as grid_import_kwh,
         try_cast(pv_raw as double) as pv_kwh,
