@@ -65,11 +65,21 @@ def test_register_jump_beyond_power_falls_back_to_even(conn):
     assert intervals(conn, "a") == [("10:00", 3.0, "even"), ("10:15", 3.0, "even")]
 
 
-def test_a_register_dip_delivers_nothing_and_keeps_the_samples(conn):
+def test_a_register_dip_is_skipped_and_keeps_the_samples(conn):
     add_session(conn, "a", site_type="microgrid", minutes=30, energy=6.0)
     # Rolled back by 2 kWh for one sample, then back on track.
     add_samples(conn, "CP1", "A", [(T0 + 10 * M, 1002.0), (T0 + 15 * M, 1001.0), (T0 + 20 * M, 1004.0)])
-    assert intervals(conn, "a") == [("10:00", 2.0, "meter_values"), ("10:15", 4.0, "meter_values")]
+    # The dip at 10:15 is dropped: 10:10..10:20 delivered 2 kWh, half in each interval.
+    assert intervals(conn, "a") == [("10:00", 3.0, "meter_values"), ("10:15", 3.0, "meter_values")]
+
+
+def test_a_shallow_dip_is_skipped_too(conn):
+    # 11 kW x 1.25 allows 2.29 kWh per 10 minutes: the dip at 10:10 is above 10:00 but the
+    # step after it is not possible, and without it the 20 minutes are.
+    add_session(conn, "a", site_type="microgrid", minutes=30, energy=6.0)
+    conn.execute("update staging.evses set max_power_kw = 11.0")
+    add_samples(conn, "CP1", "A", [(T0 + 10 * M, 1000.5), (T0 + 20 * M, 1004.0)])
+    assert intervals(conn, "a") == [("10:00", 3.0, "meter_values"), ("10:15", 3.0, "meter_values")]
 
 
 def test_samples_from_an_unset_clock_take_the_receive_time(conn):

@@ -105,15 +105,39 @@ aligned as (
 ),
 
 monotone as (
-    -- A register that dips for one sample and recovers (rollback) is read as its running
-    -- maximum: the dip delivers nothing, the recovery only what lies above the old peak.
-    select
-        charge_point_id, transaction_id, sample_at,
-        max(register_kwh) over (
-            partition by charge_point_id, transaction_id order by sample_at, register_kwh
-            rows between unbounded preceding and current row
-        ) as register_kwh
+    -- A register that dips for a sample and recovers (rollback) is read without the dip:
+    -- a point below an earlier point of the same transaction is dropped, so the energy
+    -- around it spreads over the whole gap instead of bunching after it.
+    select charge_point_id, transaction_id, sample_at, register_kwh
     from aligned
+    qualify register_kwh >= coalesce(max(register_kwh) over (
+        partition by charge_point_id, transaction_id order by sample_at, register_kwh
+        rows between unbounded preceding and 1 preceding
+    ), register_kwh)
+),
+
+neighbours as (
+    select
+        m.*,
+        lag(m.register_kwh) over w as prev_kwh, lag(m.sample_at) over w as prev_at,
+        lead(m.register_kwh) over w as next_kwh, lead(m.sample_at) over w as next_at,
+        tx.max_power_kw * $power_margin as cap_kw
+    from monotone as m
+    inner join tx on tx.charge_point_id = m.charge_point_id and tx.ocpp_transaction_id = m.transaction_id
+    window w as (partition by m.charge_point_id, m.transaction_id order by m.sample_at, m.register_kwh)
+),
+
+undipped as (
+    -- A dip shallower than one sample's rise stays above the previous point; it shows as a
+    -- step above the EVSE's power right after it. Dropping such a point when the gap around
+    -- it is plausible again is the same repair.
+    select charge_point_id, transaction_id, sample_at, register_kwh
+    from neighbours
+    where not coalesce(
+        next_kwh - register_kwh > cap_kw * (epoch(next_at) - epoch(sample_at)) / 3600.0 + $register_rounding_kwh
+        and next_kwh - prev_kwh <= cap_kw * (epoch(next_at) - epoch(prev_at)) / 3600.0 + $register_rounding_kwh,
+        false
+    )
 ),
 
 deltas as (
@@ -122,7 +146,7 @@ deltas as (
         lag(a.sample_at) over w as seg_start_at,
         a.sample_at as seg_end_at,
         a.register_kwh - lag(a.register_kwh) over w as delta_kwh
-    from monotone as a
+    from undipped as a
     window w as (partition by a.charge_point_id, a.transaction_id order by a.sample_at, a.register_kwh)
 ),
 
