@@ -148,7 +148,8 @@ class Pricer:
             if bd_used is not None:
                 out["price_cdr_tariff_excl_vat"] = _f(bd_used.total_cost.excl_vat)
                 out["price_cdr_tariff_cents_excl_vat"] = _f(_cents_total(bd_used))
-                out["breakdown_cdr_tariff"] = json.dumps(bd_used.to_dict())
+                out["breakdown_cdr_tariff"] = (
+                    out["breakdown_in_force"] if bd_used is bd_force else json.dumps(bd_used.to_dict()))
                 out["energy_kwh"] = _f(bd_used.total_energy)
                 warnings.extend(bd_used.warnings)
         elif bd_force is not None:
@@ -168,6 +169,9 @@ class Pricer:
             staged = self._staged(t.id, t.last_updated)
             vid = staged.version_id if staged else version_id(t.country_code, t.party_id, t.id, t.last_updated)
             if t.elements:
+                # Most CDRs embed exactly the version in force: reuse that price.
+                if bd_force is not None and staged is in_force and t.elements == in_force.tariff.elements:
+                    return vid, "embedded", bd_force
                 return vid, "embedded", run(t)
             if staged is not None:
                 return vid, "embedded_reference", run(staged.tariff)
