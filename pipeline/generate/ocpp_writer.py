@@ -155,7 +155,9 @@ class ChargerFrames:
                 vals = [f"{r / 1000:.3f}" for _, r, _ in regs]
             elif s.form == "rollback":
                 k = s.extra["rollback_index"]
-                vals[k] = str(regs[k][1] - s.extra["rollback_wh"])
+                # below the previous sample, so the register visibly runs backwards even
+                # on a fast DC charger whose register gains more than the dip per minute
+                vals[k] = str(regs[k - 1][1] - s.extra["rollback_wh"])
         return vals
 
     def _session_16(self, s: Session) -> None:
