@@ -9,7 +9,9 @@
 -- Not compared: OCPP statuses outside the mapping (UNKNOWN), published PLANNED/REMOVED/UNKNOWN,
 -- OCPP "charging" while the connector's transaction was only finished from the offline queue
 -- or never stopped (the CSMS could not know the status then: incomplete_session's case), and
--- OCPP "available" while a transaction on the connector was still running.
+-- OCPP "available" while a transaction on the connector was still running. OCPP "charging"
+-- with no transaction running (a cable plugged in before the start or after the stop) agrees
+-- with a published AVAILABLE or BLOCKED.
 -- Params: $equivalent_pairs, $not_comparable (pipeline.models.status_map). $clock_margin_s widens that offline window for a skewed charger stop time.
 with tl as (
     select *
@@ -57,6 +59,12 @@ judged as (
             else s.published_status = s.ocpi_status
                 or list_contains($equivalent_pairs, s.published_status || '|' || s.ocpi_status)
                 or list_contains(s.also_agrees, s.published_status)
+                -- occupied with no transaction running (cable in before the start or after the
+                -- stop, as 1.6 Preparing/Finishing; 2.0.1 has only Occupied for it)
+                or (s.ocpi_status = 'CHARGING' and s.published_status in ('AVAILABLE', 'BLOCKED') and (
+                    tx.transaction_id is null
+                    or s.snapshot_at >= least(tx.stopped_at, tx.stop_received_at)
+                ))
         end as agrees
     from snap as s
     asof left join tx

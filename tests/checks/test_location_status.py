@@ -83,6 +83,16 @@ def test_map_following_within_tolerance_is_not_flagged(conn):
     assert run(conn) == []
 
 
+def test_occupied_after_the_transaction_ended_may_show_available(conn):
+    status(conn, 7, "Available", version="2.0.1")
+    status(conn, 9.6, "Occupied", version="2.0.1")
+    status(conn, 11.02, "Available", version="2.0.1")  # unplugged just after the 11:00 snapshot
+    conn.execute("insert into lineage.transactions values ('CP1', 1, 'T1', $a, $b, $b, true, false)",
+                 {"a": at(9.61), "b": at(10.98)})
+    snapshots(conn, hourly({10: "CHARGING"}))
+    assert run(conn) == []
+
+
 def test_tighter_tolerance_flags_the_latency(conn):
     status(conn, 7, "Available")
     status(conn, 14.9, "Charging")
