@@ -12,16 +12,19 @@ with source as (
         lower(trim(ocpp_version)) as ocpp_version_raw,
         -- one parse per frame: the elements stay JSON, only the small ones are read again
         from_json(frame, '["JSON"]') as parts,
+        json_extract_string(frame, ['$[0]', '$[1]', '$[2]', '$[3]']) as texts,
         hash(frame::varchar) as frame_hash,
     from raw.ocpp_frames
 ),
 
 elements as (
     select
-        * exclude (parts),
+        * exclude (parts, texts),
         parts is not null as is_array,
-        try_cast(parts[1] ->> '$' as integer) as msg_type,
-        nullif(trim(parts[2] ->> '$'), '') as msg_id,
+        try_cast(texts[1] as integer) as msg_type,
+        nullif(trim(texts[2]), '') as msg_id,
+        texts[3] as third_text,
+        texts[4] as fourth_text,
         parts[3] as third,
         parts[4] as fourth,
         parts[5] as fifth,
@@ -34,12 +37,12 @@ zones as (
 
 parsed as (
     select
-        s.* exclude (third, fourth, fifth),
+        s.* exclude (third, fourth, fifth, third_text, fourth_text),
         z.zone_name,
-        case when s.msg_type = 2 then nullif(trim(s.third ->> '$'), '') end as action,
+        case when s.msg_type = 2 then nullif(trim(s.third_text), '') end as action,
         case s.msg_type when 2 then s.fourth when 3 then s.third when 4 then s.fifth end as payload,
-        case when s.msg_type = 4 then s.third ->> '$' end as error_code,
-        case when s.msg_type = 4 then s.fourth ->> '$' end as error_description,
+        case when s.msg_type = 4 then s.third_text end as error_code,
+        case when s.msg_type = 4 then s.fourth_text end as error_description,
         case
             -- .log rows: naive local time of the logging host
             when s.received_tz is not null
@@ -60,7 +63,7 @@ parsed as (
     left join zones as z on s.received_tz = z.zone_name
 ),
 
-reasoned as (
+reasoned as materialized (
     select
         *,
         list_filter([
@@ -72,7 +75,8 @@ reasoned as (
             case when msg_type is null or msg_type not in (2, 3, 4) then 'msg_type:unknown' end,
             case when msg_id is null then 'msg_id:missing' end,
             case when msg_type = 2 and action is null then 'action:missing' end,
-            case when msg_type in (2, 3) and coalesce(json_type(payload), '') <> 'OBJECT' then 'payload:not_object' end,
+            case when msg_type in (2, 3) and not coalesce(starts_with(payload::varchar, '{'), false)
+                then 'payload:not_object' end,
             case when msg_type = 4 and error_code is null then 'error_code:missing' end,
         ], lambda r: r is not null) as _reject_reasons,
     from parsed
