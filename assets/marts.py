@@ -80,12 +80,25 @@ def _sessions_standin(conn: duckdb.DuckDBPyConnection) -> str:
     return f"(select {', '.join(exprs)} from {source})"
 
 
+def _has_duplicate_keys(conn: duckdb.DuckDBPyConnection) -> bool:
+    if "session_key" not in (table_columns(conn, "lineage.sessions")
+                             if table_exists(conn, "lineage.sessions") else []):
+        return False
+    return conn.execute(
+        "select count(*) > count(distinct session_key) from lineage.sessions").fetchall()[0][0]
+
+
 def mart_sql(conn: duckdb.DuckDBPyConnection, table: str) -> str:
     """The mart's SQL with stand-ins for inputs that are missing (or read by role)."""
     if table == "findings":
         return findings_sql(conn)
     sql = load_sql(f"assets/sql/marts/{table}.sql")
-    sql = sql.replace("from lineage.sessions as ls", f"from {_sessions_standin(conn)} as ls")
+    sessions = _sessions_standin(conn)
+    if table == "session_facts" and _has_duplicate_keys(conn):
+        # A window over every session costs ~10 s per million rows: only pay it when needed.
+        sessions = (f"(select * from {sessions} as d qualify row_number() over "
+                    "(partition by d.session_key order by d.started_at nulls last) = 1)")
+    sql = sql.replace("from lineage.sessions as ls", f"from {sessions} as ls")
     if not table_exists(conn, "staging.sites"):
         sql = sql.replace("staging.sites as st", f"{_EMPTY_SITES} as st")
     if not table_exists(conn, "recon.charger_clock"):

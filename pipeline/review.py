@@ -370,7 +370,7 @@ def queue(
     for charger and site findings.
     """
     if not table_exists(conn, "recon.review"):
-        return pl.DataFrame(schema={c: pl.Utf8 for c in QUEUE_COLUMNS})
+        return pl.DataFrame(schema=dict.fromkeys(QUEUE_COLUMNS, pl.Utf8))
     if severity is not None and severity not in SEVERITIES:
         raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
     sev_rank = "case max_severity when 'error' then 3 when 'warn' then 2 when 'info' then 1 else 0 end"

@@ -58,8 +58,11 @@ def _safe(notes: list[str], what: str, fn, empty):
         return empty
 
 
-def _findings(conn) -> pl.DataFrame:
-    return query(conn, f"select * exclude (evidence), evidence::varchar as evidence from ({findings_sql(conn)})")
+def _findings_from(conn) -> str:
+    """The findings relation: the built mart when there is one, else computed from recon.flags."""
+    if table_exists(conn, "marts.findings"):
+        return "marts.findings"
+    return f"({findings_sql(conn)})"
 
 
 def _sessions_count(conn) -> int | None:
@@ -69,7 +72,7 @@ def _sessions_count(conn) -> int | None:
     return None
 
 
-def _by_site(conn, findings: pl.DataFrame) -> pl.DataFrame:
+def _by_site(conn, findings: str) -> pl.DataFrame:
     if table_exists(conn, "marts.site_daily_kpis"):
         return query(conn, """
             select site_id, max(site_type) as site_type, sum(sessions) as sessions,
@@ -80,19 +83,25 @@ def _by_site(conn, findings: pl.DataFrame) -> pl.DataFrame:
             from marts.site_daily_kpis group by site_id
             order by money_at_risk desc nulls last, site_id
         """)
-    return (findings.group_by("site_id").agg(
-                pl.col("site_type").max(), pl.len().alias("findings"),
-                pl.col("money_at_risk").sum())
-            .sort(["money_at_risk", "site_id"], descending=[True, False], nulls_last=True))
+    return query(conn, f"""
+        select site_id, max(site_type) as site_type, count(*) as findings,
+               sum(money_at_risk) as money_at_risk
+        from {findings} group by site_id order by money_at_risk desc nulls last, site_id
+    """)
 
 
-def _drilldowns(conn, queue: pl.DataFrame, findings: pl.DataFrame, key: str) -> list[Drilldown]:
+def _drilldowns(conn, queue: pl.DataFrame, findings: str, key: str) -> list[Drilldown]:
     keys = queue["review_key"].to_list()
     if not keys:
         return []
     by_key: dict[str, list[dict]] = {}
-    for f in findings.filter(pl.col("review_key").is_in(keys)).sort(
-            ["money_at_risk", "check"], descending=[True, False], nulls_last=True).iter_rows(named=True):
+    rows = query(conn, f"""
+        select review_key, flag_id, "check", severity, money_at_risk, currency, interval_start,
+               explanation, evidence::varchar as evidence
+        from {findings} where list_contains($keys, review_key)
+        order by money_at_risk desc nulls last, "check"
+    """, keys=keys)
+    for f in rows.iter_rows(named=True):
         by_key.setdefault(f["review_key"], []).append(f)
     lineage: dict[str, dict] = {}
     session_keys = [k for k in queue["session_key"].to_list() if k]
@@ -113,59 +122,106 @@ def _drilldowns(conn, queue: pl.DataFrame, findings: pl.DataFrame, key: str) -> 
             for it in queue.iter_rows(named=True)]
 
 
+# Plots stay readable and the page small (a few hundred kB) at any network size: the
+# coloured chargers and the worst intervals are drawn in full, the rest as a sample.
+_PLOT_TOP_CHARGERS = 8
+_PLOT_SAMPLE = 3000
+
+
+def _drift(conn) -> pl.DataFrame:
+    return query(conn, """
+        with d as (
+            select charge_point_id, started_at, start_drift_s from marts.session_facts
+            where start_drift_s is not null and started_at is not null
+        ),
+        top as (
+            select charge_point_id from d group by charge_point_id
+            order by median(abs(start_drift_s)) desc, charge_point_id limit $top
+        ),
+        mine as (
+            select * from d where charge_point_id in (select charge_point_id from top)
+            using sample reservoir(4000 rows) repeatable (7)
+        ),
+        rest as (
+            select * from d where charge_point_id not in (select charge_point_id from top)
+            using sample reservoir(3000 rows) repeatable (7)
+        )
+        select * from mine union all select * from rest
+    """, top=_PLOT_TOP_CHARGERS)
+
+
+def _intervals(conn) -> pl.DataFrame:
+    return query(conn, """
+        with i as (
+            select site_id, interval_start_at, ems_ev_energy_kwh, sessions_energy_kwh,
+                   abs(ems_ev_energy_kwh - sessions_energy_kwh) as gap
+            from recon.site_intervals where ems_ev_energy_kwh is not null
+        ),
+        worst as (select * from i order by gap desc limit $n),
+        rest as (
+            select * from i where (site_id, interval_start_at) not in
+                (select (site_id, interval_start_at) from worst)
+            using sample reservoir(3000 rows) repeatable (7)
+        )
+        select site_id, interval_start_at, ems_ev_energy_kwh, sessions_energy_kwh from worst
+        union all
+        select site_id, interval_start_at, ems_ev_energy_kwh, sessions_energy_kwh from rest
+    """, n=_PLOT_SAMPLE)
+
+
 def gather(conn: duckdb.DuckDBPyConnection, options: dict | None = None, queue_limit: int = 500,
            drilldown_limit: int = 200, gx: dict[str, Any] | None = None) -> ReportData:
     """Everything the report shows; parts whose tables are missing come back empty."""
     notes: list[str] = []
     empty = pl.DataFrame()
-    findings = _safe(notes, "findings (recon.flags)", lambda: _findings(conn), empty)
-    if findings.is_empty():
-        findings = pl.DataFrame(schema={"review_key": pl.Utf8, "session_key": pl.Utf8,
-                                        "check": pl.Utf8, "severity": pl.Utf8, "site_id": pl.Utf8,
-                                        "site_type": pl.Utf8, "money_at_risk": pl.Float64,
-                                        "currency": pl.Utf8})
-    by_check = (findings.group_by("check").agg(
-                    pl.len().alias("findings"),
-                    pl.col("session_key").drop_nulls().n_unique().alias("sessions"),
-                    (pl.col("severity") == "error").sum().alias("errors"),
-                    pl.col("money_at_risk").sum())
-                .sort(["money_at_risk", "findings"], descending=True, nulls_last=True))
+    findings = _findings_from(conn)
+    by_check = _safe(notes, "findings (recon.flags)", lambda: query(conn, f"""
+        select "check", count(*) as findings, count(distinct session_key) as sessions,
+               count(*) filter (where severity = 'error') as errors,
+               sum(money_at_risk) as money_at_risk
+        from {findings} group by "check" order by money_at_risk desc nulls last, findings desc
+    """), empty)
     by_site = _safe(notes, "sites (marts.site_daily_kpis)", lambda: _by_site(conn, findings), empty)
-    by_site_type = (findings.group_by("site_type").agg(
-                        pl.len().alias("findings"), pl.col("money_at_risk").sum())
-                    .sort("money_at_risk", descending=True, nulls_last=True))
-    queue = _safe(notes, "queue (recon.review)", lambda: review.queue(conn), empty)
-    if queue.is_empty():
-        queue = pl.DataFrame(schema={c: pl.Utf8 for c in review.QUEUE_COLUMNS})
-    shown = queue.head(queue_limit)
+    by_site_type = _safe(notes, "site types", lambda: query(conn, f"""
+        select site_type, count(*) as findings, sum(money_at_risk) as money_at_risk
+        from {findings} group by site_type order by money_at_risk desc nulls last
+    """), empty)
+    counts = _safe(notes, "totals", lambda: query(conn, f"""
+        select count(*) as findings, coalesce(sum(money_at_risk), 0) as money_at_risk,
+               list_sort(list_distinct(list(currency))) as currencies
+        from {findings}
+    """).row(0, named=True), {"findings": 0, "money_at_risk": 0.0, "currencies": []})
+    shown = _safe(notes, "queue (recon.review)", lambda: review.queue(conn, limit=queue_limit), empty)
+    if shown.is_empty():
+        shown = pl.DataFrame(schema=dict.fromkeys(review.QUEUE_COLUMNS, pl.Utf8))
+    queue_counts = {"items": 0, "open_items": 0, "open_money": 0.0}
+    if table_exists(conn, "recon.review"):
+        queue_counts = _safe(notes, "queue totals", lambda: query(conn, """
+            select count(*) as items, count(*) filter (where status = 'open') as open_items,
+                   coalesce(sum(money_at_risk) filter (where status = 'open'), 0) as open_money
+            from recon.review
+        """).row(0, named=True), queue_counts)
     drilldowns = _safe(notes, "drill-down (lineage.sessions)",
                        lambda: _drilldowns(conn, shown.head(drilldown_limit), findings,
                                            token_hash_key(options)), [])
     drift = empty
     if table_exists(conn, "marts.session_facts"):
-        drift = _safe(notes, "start drift (marts.session_facts)", lambda: query(conn, """
-            select charge_point_id, started_at, start_drift_s from marts.session_facts
-            where start_drift_s is not null and started_at is not null
-        """), empty)
+        drift = _safe(notes, "start drift (marts.session_facts)", lambda: _drift(conn), empty)
     intervals = empty
     if table_exists(conn, "recon.site_intervals"):
-        intervals = _safe(notes, "EMS intervals (recon.site_intervals)", lambda: query(conn, """
-            select site_id, interval_start_at, ems_ev_energy_kwh, sessions_energy_kwh
-            from recon.site_intervals where ems_ev_energy_kwh is not null
-        """), empty)
+        intervals = _safe(notes, "EMS intervals (recon.site_intervals)", lambda: _intervals(conn), empty)
     else:
         notes.append("EMS intervals: recon.site_intervals not built yet")
-    open_q = queue.filter(pl.col("status") == "open") if queue.height else queue
     totals = {
         "sessions": _safe(notes, "sessions", lambda: _sessions_count(conn), None),
-        "findings": findings.height,
-        "review_items": queue.height,
-        "open_items": open_q.height,
-        "money_at_risk": float(findings["money_at_risk"].sum() or 0),
-        "open_money_at_risk": float(open_q["money_at_risk"].cast(pl.Float64).sum() or 0) if open_q.height else 0.0,
-        "currencies": sorted(c for c in findings["currency"].unique().to_list() if c),
+        "findings": counts["findings"],
+        "review_items": queue_counts["items"],
+        "open_items": queue_counts["open_items"],
+        "money_at_risk": float(counts["money_at_risk"] or 0),
+        "open_money_at_risk": float(queue_counts["open_money"] or 0),
+        "currencies": [c for c in (counts["currencies"] or []) if c],
     }
     return ReportData(generated_at=datetime.now(UTC), totals=totals, by_check=by_check,
                       by_site=by_site, by_site_type=by_site_type, queue=shown,
-                      queue_total=queue.height, drilldowns=drilldowns, drift=drift,
+                      queue_total=queue_counts["items"], drilldowns=drilldowns, drift=drift,
                       site_intervals=intervals, notes=notes, gx=gx)

@@ -3,7 +3,8 @@
 -- energy_kwh is what was billed: the CDR's, else the backend's, else the charger's.
 -- start_drift_s = charger (OCPP) start minus backend start, seconds (negative = behind).
 -- n_sources = how many of OCPP, backend and CDR know the session.
--- Token UIDs only as their keyed hash (pipeline.privacy).
+-- Token UIDs only as their keyed hash (pipeline.privacy). lineage.sessions is unique by
+-- session_key (its own check); should it not be, assets/marts.py keeps one row per key.
 select
     ls.session_key,
     ls.site_id,
@@ -34,4 +35,3 @@ select
     ls.token_hash,
 from lineage.sessions as ls
 left join staging.sites as st on st.site_id = ls.site_id
-qualify row_number() over (partition by ls.session_key order by ls.started_at nulls last) = 1
