@@ -96,6 +96,8 @@ def test_occupied_after_the_transaction_ended_may_show_available(conn):
 def test_tighter_tolerance_flags_the_latency(conn):
     status(conn, 7, "Available")
     status(conn, 14.9, "Charging")
+    conn.execute("insert into lineage.transactions values ('CP1', 1, 'T1', $a, $b, $b, true, false)",
+                 {"a": at(14.9), "b": at(16.5)})
     snapshots(conn, hourly())
     options = load_options()
     options["checks"]["status_mismatch"]["tolerance_s"] = 60
