@@ -20,7 +20,7 @@ import dagster as dg
 import polars as pl
 
 from pipeline.flags import table_exists
-from pipeline.resources import LandingResource, WarehouseResource
+from pipeline.resources import WarehouseResource
 from pipeline.sql import execute, load_sql
 from pipeline.tariffs.engine import PriceBreakdown, price
 from pipeline.tariffs.model import Tariff, cdr_from_ocpi, tariff_from_ocpi

@@ -90,7 +90,7 @@ def test_drift_on_a_skewed_charger_is_still_found(tmp_path):
 def test_idle_charger_with_few_frames_is_judged_only_when_stamped_ahead(tmp_path, offset_s, flagged):
     w = World()
     w.session("S1", 9)
-    for i, status_at in enumerate((at(1), at(2))):
+    for status_at in (at(1), at(2)):
         stamp = status_at + timedelta(seconds=offset_s)
         w.status.append(("CP-IDLE", 1, "Available", stamp, status_at, stamp))
     # the staged status_at of a 1970 stamp is the receive time: it must not count as "no skew"

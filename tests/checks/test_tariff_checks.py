@@ -75,5 +75,5 @@ def test_version_change_mid_session_is_reported_with_the_price_gap(tmp_path):
 def test_orphan_cdr_across_a_change_is_left_to_orphan_cdr(tmp_path):
     w = World()
     w.session("S1", 11.5)
-    w.sessions[-1] = w.sessions[-1][:6] + (None, None) + w.sessions[-1][8:]  # no OCPP, no backend
+    w.sessions[-1] = (*w.sessions[-1][:6], None, None, *w.sessions[-1][8:])  # no OCPP, no backend
     assert _flags(tmp_path, w) == {}
