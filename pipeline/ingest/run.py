@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,8 +11,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline.ingest.files import DataFile, discover
-from pipeline.ingest.sources import RAW_TABLES, SOURCE_TABLES, load_file, to_arrow
+from pipeline.ingest.files import DataFile, discover, iter_lines
+from pipeline.ingest.sources import RAW_TABLES, SOURCE_TABLES, Reject, load_file, to_arrow
+from pipeline.sql import execute, load_sql
 
 META_DDL = """
 create table if not exists meta.files (
@@ -46,6 +49,11 @@ class IngestReport:
     records_read: int = 0
     records_loaded: int = 0
     records_rejected: int = 0
+
+    def add(self, read: int, loaded: int, rejected: int) -> None:
+        self.records_read += read
+        self.records_loaded += loaded
+        self.records_rejected += rejected
 
     @property
     def touched(self) -> list[str]:
@@ -98,6 +106,138 @@ def ingest_file(conn: duckdb.DuckDBPyConnection, f: DataFile, digest: str, opts:
     return loaded.records_read, len(loaded.rows), len(loaded.rejects)
 
 
+# OCPP files are many (one per charger-day) and large: they are read in batches of about
+# this many bytes, one transaction per batch, parsed set-based by DuckDB.
+OCPP_BATCH_BYTES = 96 << 20
+
+
+def _split_lines(f: DataFile, data: bytes, rejects: list[Reject]) -> tuple[list[int], list[str]]:
+    """Line numbers and text of the non-blank lines; undecodable lines become rejects."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    nos: list[int] = []
+    out: list[str] = []
+    if text is not None:
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        for no, line in enumerate(lines, start=1):
+            if line.endswith("\r"):
+                line = line[:-1]
+            if line.strip():
+                nos.append(no)
+                out.append(line.lstrip("\ufeff") if no == 1 else line)
+        return nos, out
+    for no, raw in iter_lines(data):
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            rejects.append(Reject(no, raw[:2000].decode("utf-8", "replace"), ["invalid UTF-8"]))
+            continue
+        nos.append(no)
+        out.append(line.lstrip("\ufeff") if no == 1 else line)
+    return nos, out
+
+
+def ingest_ocpp_batch(
+    conn: duckdb.DuckDBPyConnection, batch: list[tuple[DataFile, str, bytes | None]], opts: dict
+) -> tuple[int, int, int]:
+    """Load many OCPP files in one transaction; DuckDB parses every line at once."""
+    now = datetime.now(UTC)
+    cols: dict[str, list] = {"source_file": [], "record_no": [], "is_log": [], "line": []}
+    rejects: list[tuple[str, Reject]] = []
+    read_by_file: dict[str, int] = {}
+    for f, _, data in batch:
+        file_rejects: list[Reject] = []
+        if data is None:
+            loaded = load_file(f, opts)  # unreadable or empty: the generic path explains why
+            file_rejects = loaded.rejects
+            nos, lines = [], []
+        else:
+            nos, lines = _split_lines(f, data, file_rejects)
+        cols["source_file"].extend([f.rel] * len(lines))
+        cols["record_no"].extend(nos)
+        cols["is_log"].extend([f.kind == ".log"] * len(lines))
+        cols["line"].extend(lines)
+        rejects.extend((f.rel, r) for r in file_rejects)
+        read_by_file[f.rel] = len(lines) + len(file_rejects)
+    table = pa.table({
+        "source_file": pa.array(cols["source_file"], pa.string()).dictionary_encode(),
+        "record_no": pa.array(cols["record_no"], pa.int64()),
+        "is_log": pa.array(cols["is_log"], pa.bool_()),
+        "line": pa.array(cols["line"], pa.large_string()),
+    })
+    del cols
+    max_chars = int(opts.get("reject_raw_max_chars", 2000))
+    conn.execute("begin transaction")
+    try:
+        for f, _, _ in batch:
+            _forget(conn, f)
+        conn.register("_ocpp_lines", table)
+        execute(conn, "create or replace temp table _ocpp_parsed as\n" + load_sql("assets/sql/raw/ocpp_frames.sql"),
+                {"log_tz": opts.get("ocpp_log_time_zone", "UTC")})
+        conn.unregister("_ocpp_lines")
+        conn.execute("""
+            insert into raw.ocpp_frames by name
+            select source_file, record_no, received_at, received_tz, charge_point_id, direction,
+                   ocpp_version, frame, $now as ingested_at
+            from _ocpp_parsed where len(reasons) = 0
+        """, {"now": now})
+        conn.execute("""
+            insert into quarantine.rejects by name
+            select 'ocpp' as source, source_file, record_no, left(line, $max) as raw, reasons,
+                   'read' as stage, $now as ingested_at
+            from _ocpp_parsed where len(reasons) > 0
+        """, {"now": now, "max": max_chars})
+        if rejects:
+            rej = pa.table({
+                "source": ["ocpp"] * len(rejects),
+                "source_file": [rel for rel, _ in rejects],
+                "record_no": pa.array([r.record_no for _, r in rejects], pa.int64()),
+                "raw": [r.raw for _, r in rejects],
+                "reasons": [r.reasons for _, r in rejects],
+                "stage": ["read"] * len(rejects),
+                "ingested_at": pa.array([now] * len(rejects), pa.timestamp("us", tz="UTC")),
+            })
+            conn.register("_rej", rej)
+            conn.execute("insert into quarantine.rejects by name select * from _rej")
+            conn.unregister("_rej")
+        files = pa.table({
+            "source": ["ocpp"] * len(batch),
+            "source_file": [f.rel for f, _, _ in batch],
+            "content_hash": [digest for _, digest, _ in batch],
+            "size_bytes": pa.array([f.path.stat().st_size for f, _, _ in batch], pa.int64()),
+            "records_read": pa.array([read_by_file[f.rel] for f, _, _ in batch], pa.int64()),
+        })
+        conn.register("_files", files)
+        conn.execute("""
+            insert into meta.files (source, source_file, content_hash, size_bytes, ingested_at,
+                                    records_read, records_loaded, records_rejected)
+            select f.source, f.source_file, f.content_hash, f.size_bytes, $now, f.records_read,
+                   coalesce(p.loaded, 0), f.records_read - coalesce(p.loaded, 0)
+            from _files as f
+            left join (
+                select source_file::varchar as source_file, count(*) filter (where len(reasons) = 0) as loaded
+                from _ocpp_parsed group by all
+            ) as p using (source_file)
+        """, {"now": now})
+        loaded, rejected = conn.execute(
+            "select coalesce(sum(m.records_loaded), 0), coalesce(sum(m.records_rejected), 0) "
+            "from meta.files as m join _files as f using (source_file)"
+        ).fetchall()[0]
+        conn.unregister("_files")
+        conn.execute("drop table _ocpp_parsed")
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    return sum(read_by_file.values()), int(loaded), int(rejected)
+
+
 def ingest_landing(
     conn: duckdb.DuckDBPyConnection,
     landing: Path,
@@ -109,17 +249,41 @@ def ingest_landing(
     ensure_tables(conn)
     known = dict(conn.execute("select source_file, content_hash from meta.files").fetchall())
     report = IngestReport()
+    batch: list[tuple[DataFile, str, bytes | None]] = []
+    batch_bytes = 0
+
+    def flush() -> None:
+        nonlocal batch, batch_bytes
+        if batch:
+            report.add(*ingest_ocpp_batch(conn, batch, opts))
+            batch, batch_bytes = [], 0
+
     for f in discover(Path(landing)):
         if sources and f.source not in sources:
             continue
-        digest = f.content_hash()
+        if f.source == "ocpp" and f.kind in (".jsonl", ".log"):
+            # read once: the bytes serve both the hash and the parse
+            raw = f.path.read_bytes()
+            digest = hashlib.sha256(raw).hexdigest()
+        else:
+            raw, digest = None, f.content_hash()
         before = known.get(f.rel)
         if before == digest:
             report.unchanged.append(f.rel)
             continue
-        read, loaded, rejected = ingest_file(conn, f, digest, opts)
         (report.changed if before else report.new).append(f.rel)
-        report.records_read += read
-        report.records_loaded += loaded
-        report.records_rejected += rejected
+        if raw is not None:
+            try:
+                data = gzip.decompress(raw) if f.is_gzip else raw
+            except (OSError, EOFError):
+                data = None
+            if data is not None and (not data.strip() or b"\x00" in data[:4096]):
+                data = None  # empty or binary: the generic loader names the reason
+            batch.append((f, digest, data))
+            batch_bytes += len(data or b"")
+            if batch_bytes >= OCPP_BATCH_BYTES:
+                flush()
+            continue
+        report.add(*ingest_file(conn, f, digest, opts))
+    flush()
     return report
