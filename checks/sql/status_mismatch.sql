@@ -19,17 +19,27 @@ with tl as (
     where evse_uid is not null
 ),
 
+probe as (
+    -- each snapshot is judged at its instant and $grace_s later: the publisher's stamp and the
+    -- CSMS receive stamp are different processes, and a map cannot really lead OCPP
+    select p.evse_uid, p.location_id, p.snapshot_at, p.status, k,
+        p.snapshot_at + to_seconds(k * $grace_s) as probe_at
+    from staging.location_evse_status as p, (values (0), (1)) as ks(k)
+),
+
 snap as (
     select
         p.evse_uid,
         p.location_id,
         p.snapshot_at,
+        p.k,
+        p.probe_at,
         p.status as published_status,
         tl.site_id, tl.site_type, tl.charge_point_id, tl.connector_id, tl.ocpp_version, tl.ocpp_status,
         tl.error_code, tl.ocpi_status, tl.also_agrees, tl.valid_from_at as ocpp_since_at,
         tl.source_file, tl.record_no
-    from staging.location_evse_status as p
-    asof join tl on tl.evse_uid = p.evse_uid and p.snapshot_at >= tl.valid_from_at
+    from probe as p
+    asof join tl on tl.evse_uid = p.evse_uid and p.probe_at >= tl.valid_from_at
 ),
 
 tx as (
@@ -48,14 +58,14 @@ judged as (
             when s.ocpi_status = 'CHARGING' and tx.transaction_id is not null and (
                 not coalesce(tx.has_stop, false)
                 or (tx.stop_from_offline_queue
-                    and s.snapshot_at >= tx.stopped_at - to_seconds($clock_margin_s)
-                    and s.snapshot_at < tx.stop_received_at)
+                    and s.probe_at >= tx.stopped_at - to_seconds($clock_margin_s)
+                    and s.probe_at < tx.stop_received_at)
             ) then null
             -- "available" while the connector's transaction is still running is a stale or
             -- late-delivered StatusNotification, contradicted by the transaction itself
             when s.ocpi_status = 'AVAILABLE' and tx.transaction_id is not null
-                and s.snapshot_at < coalesce(tx.stopped_at, 'infinity'::timestamptz)
-                and s.snapshot_at < coalesce(tx.stop_received_at, 'infinity'::timestamptz) then null
+                and s.probe_at < coalesce(tx.stopped_at, 'infinity'::timestamptz)
+                and s.probe_at < coalesce(tx.stop_received_at, 'infinity'::timestamptz) then null
             else s.published_status = s.ocpi_status
                 or list_contains($equivalent_pairs, s.published_status || '|' || s.ocpi_status)
                 or list_contains(s.also_agrees, s.published_status)
@@ -63,13 +73,28 @@ judged as (
                 -- stop, as 1.6 Preparing/Finishing; 2.0.1 has only Occupied for it)
                 or (s.ocpi_status = 'CHARGING' and s.published_status in ('AVAILABLE', 'BLOCKED') and (
                     tx.transaction_id is null
-                    or s.snapshot_at >= least(tx.stopped_at, tx.stop_received_at)
+                    or s.probe_at >= least(tx.stopped_at, tx.stop_received_at)
                 ))
         end as agrees
     from snap as s
     asof left join tx
         on tx.charge_point_id = s.charge_point_id and tx.connector_id = s.connector_id
-        and s.snapshot_at >= tx.start_received_at
+        and s.probe_at >= tx.start_received_at
+),
+
+judged_snapshot as (
+    -- a snapshot disagrees only when it disagrees at both probes
+    select
+        evse_uid, snapshot_at,
+        arg_min(location_id, k) as location_id, arg_min(published_status, k) as published_status,
+        arg_min(site_id, k) as site_id, arg_min(site_type, k) as site_type,
+        arg_min(charge_point_id, k) as charge_point_id, arg_min(connector_id, k) as connector_id,
+        arg_min(ocpp_status, k) as ocpp_status, arg_min(error_code, k) as error_code,
+        arg_min(ocpi_status, k) as ocpi_status, arg_min(ocpp_since_at, k) as ocpp_since_at,
+        arg_min(source_file, k) as source_file, arg_min(record_no, k) as record_no,
+        case when bool_or(agrees) then true when bool_or(agrees is null) then null else false end as agrees
+    from judged
+    group by evse_uid, snapshot_at
 ),
 
 runs as (
@@ -81,7 +106,7 @@ runs as (
         sum(case when agrees = false then 0 else 1 end) over (
             partition by evse_uid order by snapshot_at rows between unbounded preceding and current row
         ) as grp
-    from judged
+    from judged_snapshot
     window w as (partition by evse_uid order by snapshot_at)
 ),
 
