@@ -141,6 +141,38 @@ class ConnectorType(StrEnum):
     tesla_s = "TESLA_S"
 
 
+class TariffDimensionType(StrEnum):
+    """OCPI ``TariffDimensionType``: what a price component charges for."""
+
+    energy = "ENERGY"
+    flat = "FLAT"
+    parking_time = "PARKING_TIME"
+    time = "TIME"
+
+
+class DayOfWeek(StrEnum):
+    """OCPI ``DayOfWeek``; ``index`` matches ``datetime.weekday()``."""
+
+    monday = "MONDAY"
+    tuesday = "TUESDAY"
+    wednesday = "WEDNESDAY"
+    thursday = "THURSDAY"
+    friday = "FRIDAY"
+    saturday = "SATURDAY"
+    sunday = "SUNDAY"
+
+    @property
+    def index(self) -> int:
+        return list(DayOfWeek).index(self)
+
+
+class ReservationRestrictionType(StrEnum):
+    """OCPI ``ReservationRestrictionType``."""
+
+    reservation = "RESERVATION"
+    reservation_expires = "RESERVATION_EXPIRES"
+
+
 class SiteType(StrEnum):
     """chargeline registry ``site_type`` (not OCPI): where business impact is weighed."""
 

@@ -12,69 +12,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from typing import Any
 
-
-class TariffDimensionType(StrEnum):
-    """OCPI ``TariffDimensionType``: what a price component charges for."""
-
-    energy = "ENERGY"
-    flat = "FLAT"
-    parking_time = "PARKING_TIME"
-    time = "TIME"
-
-
-class CdrDimensionType(StrEnum):
-    """OCPI 2.2.1 ``CdrDimensionType`` (plus 2.1.1's ``FLAT``)."""
-
-    current = "CURRENT"
-    energy = "ENERGY"
-    energy_export = "ENERGY_EXPORT"
-    energy_import = "ENERGY_IMPORT"
-    max_current = "MAX_CURRENT"
-    min_current = "MIN_CURRENT"
-    max_power = "MAX_POWER"
-    min_power = "MIN_POWER"
-    parking_time = "PARKING_TIME"
-    power = "POWER"
-    reservation_time = "RESERVATION_TIME"
-    state_of_charge = "STATE_OF_CHARGE"
-    time = "TIME"
-    flat = "FLAT"
-
-
-class DayOfWeek(StrEnum):
-    """OCPI ``DayOfWeek``; ``index`` matches ``datetime.weekday()``."""
-
-    monday = "MONDAY"
-    tuesday = "TUESDAY"
-    wednesday = "WEDNESDAY"
-    thursday = "THURSDAY"
-    friday = "FRIDAY"
-    saturday = "SATURDAY"
-    sunday = "SUNDAY"
-
-    @property
-    def index(self) -> int:
-        return list(DayOfWeek).index(self)
-
-
-class ReservationRestrictionType(StrEnum):
-    """OCPI ``ReservationRestrictionType``."""
-
-    reservation = "RESERVATION"
-    reservation_expires = "RESERVATION_EXPIRES"
-
-
-class TariffType(StrEnum):
-    """OCPI ``TariffType``."""
-
-    ad_hoc_payment = "AD_HOC_PAYMENT"
-    profile_cheap = "PROFILE_CHEAP"
-    profile_fast = "PROFILE_FAST"
-    profile_green = "PROFILE_GREEN"
-    regular = "REGULAR"
+from pipeline.models.ocpi import (
+    CdrDimensionType,
+    DayOfWeek,
+    ReservationRestrictionType,
+    TariffDimensionType,
+    TariffType,
+)
 
 
 def to_decimal(value: Any) -> Decimal | None:

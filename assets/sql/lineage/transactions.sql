@@ -5,7 +5,6 @@
 --   $epoch_before (TIMESTAMPTZ): charger timestamps before it mean an unset clock (1970).
 --   $offline_queue_s (DOUBLE): a stop sent this long after its own timestamp came from the
 --       charger's offline queue.
---   $token_ipad, $token_opad (BLOB): pipeline.privacy.token_hash_params (id_tag_hash).
 --   $max_plausible_kw (DOUBLE): no EVSE delivers more on average; above it a kWh register
 --       was labelled Wh the other way round.
 with events as (
@@ -30,7 +29,7 @@ starts_16 as (
     from events
     where ocpp_version = '1.6' and event_type = 'started'
     window start_copies as (
-        partition by charge_point_id, connector_id, id_tag, register_value_raw, event_at
+        partition by charge_point_id, connector_id, id_tag_hash, register_value_raw, event_at
         order by received_at, source_file, record_no
     )
 ),
@@ -79,7 +78,7 @@ tx_16 as (
         '1.6' as ocpp_version,
         coalesce(p.transaction_id, g.last_assigned_id) as transaction_id,
         coalesce(g.transaction_ids, [p.transaction_id]) as transaction_ids,
-        coalesce(s.id_tag, p.id_tag) as id_tag,
+        coalesce(s.id_tag_hash, p.id_tag_hash) as id_tag_hash,
         s.best_at as start_best_at,
         p.best_at as stop_best_at,
         s.event_at as start_event_at,
@@ -115,7 +114,7 @@ tx_201 as (
         '2.0.1' as ocpp_version,
         transaction_id,
         [transaction_id] as transaction_ids,
-        arg_min(id_tag, coalesce(seq_no, 0)) filter (where id_tag is not null) as id_tag,
+        arg_min(id_tag_hash, coalesce(seq_no, 0)) filter (where id_tag_hash is not null) as id_tag_hash,
         coalesce(
             arg_min(best_at, coalesce(seq_no, 0)) filter (where event_type = 'started'),
             arg_min(best_at, coalesce(seq_no, 0))
@@ -356,8 +355,7 @@ select
     connector_id,
     ocpp_version,
     transaction_id,
-    id_tag,
-    case when nullif(upper(trim(id_tag)), '') is not null then left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim(id_tag)))))), 32) end as id_tag_hash,
+    id_tag_hash,
     started_at,
     stopped_at,
     start_received_at,
