@@ -1,12 +1,11 @@
 """Token failure class: sessions started with a token the eMSP did not (or no longer) accept.
 
 Belongs here: the ``token_invalid`` rule. Tokens are compared by their keyed hash only
-(``pipeline.privacy``): the OCPP ``idTag`` is hashed in SQL exactly as staging hashed the
-OCPI Token ``uid``, so no raw UID reaches ``recon.flags``. Needs ``tokens/`` (``staging.tokens``).
+(``pipeline.privacy``): staging holds the OCPP ``idTag`` and the OCPI Token ``uid`` only as
+that hash, so no raw UID reaches ``recon.flags``. Needs ``tokens/`` (``staging.tokens``).
 """
 
 from pipeline.flags import FlagRule
-from pipeline.privacy import token_hash_key, token_hash_params
 
 RULES = [
     FlagRule(
@@ -15,6 +14,5 @@ RULES = [
         requires=("staging.tokens", "lineage.sessions", "lineage.transactions", "staging.ocpp_authorizations",
                   "staging.ocpp_transaction_events", "staging.ocpp_calls"),
         description="the session's token was unknown, invalid or revoked at session start",
-        params=lambda options: token_hash_params(token_hash_key(options)),
     ),
 ]

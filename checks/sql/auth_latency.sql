@@ -4,7 +4,7 @@
 -- Evidence names the sessions whose start followed a slow Authorize of the same idTag within
 -- $start_window_s on that charger (the driver stood waiting for it).
 with a as (
-    select charge_point_id, id_tag, requested_at, answered_at, latency_ms, status,
+    select charge_point_id, id_tag_hash, requested_at, answered_at, latency_ms, status,
         latency_ms > $tolerance_ms or answered_at is null as is_slow
     from staging.ocpp_authorizations
 ),
@@ -50,7 +50,7 @@ waits as (
     from lineage.transactions as t
     join flagged as f on f.charge_point_id = t.charge_point_id
     join a
-        on a.charge_point_id = t.charge_point_id and a.id_tag = t.id_tag
+        on a.charge_point_id = t.charge_point_id and a.id_tag_hash = t.id_tag_hash
         and a.requested_at <= t.start_received_at
         and a.requested_at >= t.start_received_at - to_seconds($start_window_s)
     group by all

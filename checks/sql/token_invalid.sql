@@ -2,8 +2,8 @@
 -- at session start (latest last_updated_at at or before the start) was not valid, or whose
 -- whitelist was NEVER while the charger authorised it without asking (no fresh Authorize):
 -- the revoked-but-cached case, where a charger lets a card in from its local list or cache.
--- Tokens are matched by keyed hash: the OCPP idTag is hashed here like staging hashed Token.uid
--- (pipeline.privacy, HMAC with $token_ipad/$token_opad); a CDR's own token hash is the fallback.
+-- Tokens are matched by keyed hash (pipeline.privacy): staging holds the OCPP idTag and the
+-- OCPI Token.uid only as that hash; a CDR's own token hash is the fallback.
 -- A token whose every version was updated after the start has no known state then: not flagged.
 -- Params: $fresh_authorize_s (an Authorize this long before the start counts as online).
 with s as (
@@ -13,9 +13,7 @@ with s as (
         coalesce(ls.ocpp_started_at, ls.backend_started_at, ls.cdr_started_at) as started_at,
         coalesce(t.start_received_at, ls.ocpp_started_at, ls.backend_started_at, ls.cdr_started_at)
             as started_received_at,
-        case when nullif(upper(trim(t.id_tag)), '') is not null then
-            left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim(t.id_tag)))))), 32)
-        end as ocpp_token_hash,
+        t.id_tag_hash as ocpp_token_hash,
         t.ocpp_version,
         t.connector_id,
         t.transaction_id
@@ -73,9 +71,9 @@ auth as (
         requested_at,
         answered_at,
         status,
-        left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim(id_tag)))))), 32) as token_hash
+        id_tag_hash as token_hash
     from staging.ocpp_authorizations
-    where nullif(upper(trim(id_tag)), '') is not null
+    where id_tag_hash is not null
 ),
 
 fresh as (

@@ -51,7 +51,7 @@ select 'B-' || tx as session_id, charge_point_id, connector_id, case when not bl
 from truth;
 create or replace table staging.cdrs as
 select 'C-' || tx as cdr_id, 'NL' as country_code, 'CLN' as party_id, start_at, start_at + to_minutes(minutes) as end_at,
-       case when not blank_c then 'S-' || tx end as ocpi_session_id, null::varchar as auth_id, sha256(tag) as token_uid_hash,
+       case when not blank_c then 'S-' || tx end as ocpi_session_id, null::varchar as auth_id_hash, sha256(tag) as token_uid_hash,
        location_id, evse_uid, evse_id, '1' as connector_id, 'EUR' as currency, ['T'] as tariff_ids,
        kwh * 0.3 as total_cost_excl_vat, kwh * 0.363 as total_cost_incl_vat, kwh as total_energy_kwh,
        false as credit, null::varchar as credit_reference_id, start_at as last_updated_at,

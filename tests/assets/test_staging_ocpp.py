@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 import pytest
 
 from pipeline.privacy import token_hash
-
 from tests.fixtures.ocpp.frames import (
     HERE,
     call,
@@ -113,10 +112,30 @@ def test_call_pairs_with_the_next_answer_even_when_ids_repeat(tmp_path):
         result("2026-11-20T12:00:02Z", "CP-1", "1", {"idTagInfo": {"status": "Invalid"}}),
     ]
     conn = run_ocpp(tmp_path, {"a.jsonl": frames})
-    auth = rows(conn, "select id_tag, status, latency_ms, id_tag_hash from staging.ocpp_authorizations "
+    auth = rows(conn, "select id_tag_hash, status, latency_ms from staging.ocpp_authorizations "
                       "order by requested_at")
-    assert [(a["id_tag"], a["status"], a["latency_ms"]) for a in auth] == [("A", "Accepted", 400), ("B", "Invalid", 2000)]
-    assert auth[0]["id_tag_hash"] == token_hash("A")  # the same keyed hash as every other table
+    # the token only as the same keyed hash as every other table
+    assert [(a["id_tag_hash"], a["status"], a["latency_ms"]) for a in auth] == [
+        (token_hash("A"), "Accepted", 400), (token_hash("B"), "Invalid", 2000)]
+
+
+def test_staged_payloads_hold_token_hashes_only(tmp_path):
+    frames = [
+        call("2026-11-20T08:00:00Z", "CP-1", "1", "Authorize", {"idTag": "04ab12"}),
+        result("2026-11-20T08:00:00.400Z", "CP-1", "1", {"idTagInfo": {"status": "Accepted", "parentIdTag": "P1"}}),
+        call("2026-11-20T08:01:00Z", "CP-2", "2", "TransactionEvent", {
+            "eventType": "Started", "timestamp": "2026-11-20T08:01:00Z", "triggerReason": "Authorized",
+            "seqNo": 0, "transactionInfo": {"transactionId": "TX"},
+            "idToken": {"idToken": "04CD34", "type": "ISO14443"}, "evse": {"id": 1}}),
+    ]
+    conn = run_ocpp(tmp_path, {"a.jsonl": frames})
+    payloads = " ".join(r["p"] for r in rows(conn, "select payload::varchar as p from staging.ocpp_frames"))
+    assert not any(uid in payloads.upper() for uid in ("04AB12", '"P1"', "04CD34"))
+    assert token_hash("04AB12") in payloads and token_hash("P1") in payloads
+    ev = rows(conn, "select id_tag_hash from staging.ocpp_transaction_events")
+    assert ev == [{"id_tag_hash": token_hash("04cd34")}]
+    raw = " ".join(r["f"] for r in rows(conn, "select frame::varchar as f from raw.ocpp_frames"))
+    assert "04ab12" in raw  # the technical record keeps the frame as received
 
 
 def test_unanswered_call_has_no_answer(tmp_path):

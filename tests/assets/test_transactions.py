@@ -4,7 +4,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.fixtures.ocpp.frames import energy, meter16, power, rows, run_ocpp, start16, stop16, tx_event
+from pipeline.privacy import token_hash
+from tests.fixtures.ocpp.frames import (
+    energy,
+    meter16,
+    power,
+    rows,
+    run_ocpp,
+    start16,
+    stop16,
+    tx_event,
+)
 
 CP = "CP-1"
 
@@ -21,7 +31,7 @@ def test_clean_16_transaction(tmp_path):
         *stop16("2026-11-20T09:00:00Z", CP, "e1", 11, meter_stop=1_011_000),
     ]})
     tx = only_tx(conn)
-    assert tx["transaction_id"] == "11" and tx["connector_id"] == 1 and tx["id_tag"] == "TAG1"
+    assert tx["transaction_id"] == "11" and tx["connector_id"] == 1 and tx["id_tag_hash"] == token_hash("TAG1")
     assert tx["energy_kwh"] == pytest.approx(11.0) and tx["energy_basis"] == "register"
     assert tx["max_power_kw"] == pytest.approx(10.0)
     assert tx["anomalies"] == [] and tx["has_start"] and tx["has_stop"]
@@ -223,7 +233,7 @@ def test_201_transaction_by_seq_no(tmp_path):
                   reason="EVDisconnected", trigger="EVCommunicationLost"),
     ]})
     tx = only_tx(conn)
-    assert (tx["ocpp_version"], tx["transaction_id"], tx["connector_id"], tx["id_tag"]) == ("2.0.1", "TX-A", 2, "T2")
+    assert (tx["ocpp_version"], tx["transaction_id"], tx["connector_id"], tx["id_tag_hash"]) == ("2.0.1", "TX-A", 2, token_hash("T2"))
     assert tx["energy_kwh"] == pytest.approx(8.0) and tx["energy_basis"] == "register"
     assert tx["stop_reason"] == "EVDisconnected" and tx["anomalies"] == []
     events = rows(conn, "select seq_no, event_type, meter_register_kwh from staging.ocpp_transaction_events "

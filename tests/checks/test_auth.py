@@ -21,10 +21,10 @@ def conn(tmp_path):
         c.execute("""create table staging.evses as select * from (values
             ('CP-F', 1, 'DEPOT'), ('CP-F', 2, 'DEPOT'), ('CP-S', 1, 'DEPOT'), ('CP-P', 1, 'PLAZA'))
             v(charge_point_id, connector_id, site_id)""")
-        c.execute("""create table staging.ocpp_authorizations (charge_point_id varchar, id_tag varchar,
+        c.execute("""create table staging.ocpp_authorizations (charge_point_id varchar, id_tag_hash varchar,
             requested_at timestamptz, answered_at timestamptz, status varchar, latency_ms bigint)""")
         c.execute("""create table lineage.transactions (charge_point_id varchar, transaction_id varchar,
-            id_tag varchar, start_received_at timestamptz)""")
+            id_tag_hash varchar, start_received_at timestamptz)""")
         c.execute("""create table lineage.sessions (session_key varchar, charge_point_id varchar,
             ocpp_transaction_id varchar)""")
         yield c

@@ -23,11 +23,11 @@ def conn(tmp_path):
             cdr_id varchar, currency varchar, cdr_total_cost_excl_vat double, ocpp_started_at timestamptz,
             backend_started_at timestamptz, cdr_started_at timestamptz)""")
         c.execute("""create table lineage.transactions (charge_point_id varchar, connector_id integer,
-            ocpp_version varchar, transaction_id varchar, id_tag varchar, start_received_at timestamptz)""")
+            ocpp_version varchar, transaction_id varchar, id_tag_hash varchar, start_received_at timestamptz)""")
         c.execute("create table staging.cdrs (cdr_id varchar, token_uid_hash varchar)")
         c.execute("""create table staging.tokens (country_code varchar, party_id varchar, token_uid_hash varchar,
             type varchar, valid boolean, whitelist varchar, last_updated_at timestamptz)""")
-        c.execute("""create table staging.ocpp_authorizations (charge_point_id varchar, id_tag varchar,
+        c.execute("""create table staging.ocpp_authorizations (charge_point_id varchar, id_tag_hash varchar,
             requested_at timestamptz, answered_at timestamptz, status varchar, latency_ms bigint)""")
         c.execute("""create table staging.ocpp_transaction_events (charge_point_id varchar, transaction_id varchar,
             msg_id varchar, event_type varchar, received_at timestamptz)""")
@@ -46,14 +46,14 @@ def session(c, n, uid, authorize=None, start_answer="Accepted", cost=12.5):
     c.execute("""insert into lineage.sessions values ($k, 'S1', 'fleet', 'CP1', 'E1', $tx, $b, $cdr, 'EUR', $cost,
                  $s, $s, $s)""", {"k": f"K{n}", "tx": tx, "b": f"B{n}", "cdr": f"C{n}", "cost": cost, "s": start})
     c.execute("insert into lineage.transactions values ('CP1', 1, '1.6', $tx, $uid, $s)",
-              {"tx": tx, "uid": uid.lower() + " ", "s": start})  # idTag case and spaces differ
+              {"tx": tx, "uid": token_hash(uid.lower() + " "), "s": start})  # idTag case and spaces differ
     c.execute("insert into staging.ocpp_transaction_events values ('CP1', $tx, $m, 'started', $s)",
               {"tx": tx, "m": f"M{n}", "s": start})
     c.execute("insert into staging.ocpp_calls values ('CP1', $m, $a)",
               {"m": f"M{n}", "a": json.dumps({"idTagInfo": {"status": start_answer}, "transactionId": n})})
     if authorize:
         c.execute("insert into staging.ocpp_authorizations values ('CP1', $uid, $r, $r, $st, 300)",
-                  {"uid": uid, "r": start - timedelta(seconds=40), "st": authorize})
+                  {"uid": token_hash(uid), "r": start - timedelta(seconds=40), "st": authorize})
 
 
 def run(c):

@@ -1,12 +1,9 @@
 -- staging.ocpp_authorizations: Authorize CALLs from chargers with the CSMS's answer and
 -- its round trip. Retransmitted CALLs are left out (their latency is the original's).
--- Params: $token_ipad, $token_opad (BLOB): pipeline.privacy.token_hash_params, so that
--- id_tag_hash equals pipeline.privacy.token_hash(id_tag).
+-- The token is its keyed hash already (staging.ocpp_frames hashes every idTag/idToken).
 select
     charge_point_id,
-    coalesce(payload ->> 'idTag', payload -> 'idToken' ->> 'idToken') as id_tag,
-    case when nullif(upper(trim(coalesce(payload ->> 'idTag', payload -> 'idToken' ->> 'idToken'))), '') is not null then left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim(coalesce(payload ->> 'idTag', payload -> 'idToken' ->> 'idToken'))))))), 32) end
-        as id_tag_hash,
+    nullif(coalesce(payload ->> 'idTag', payload -> 'idToken' ->> 'idToken'), '') as id_tag_hash,
     payload -> 'idToken' ->> 'type' as token_type,
     call_at as requested_at,
     answer_at as answered_at,

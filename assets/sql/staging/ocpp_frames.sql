@@ -1,6 +1,10 @@
 -- staging.ocpp_frames: one row per OCPP-J frame, typed and UTC, with the reasons a frame
 -- cannot be used in _reject_reasons (pipeline.contracts.route_rejects moves those rows).
--- Params: $v201_only_actions (VARCHAR[]): actions that exist only in OCPP 2.0.1.
+-- Params: $v201_only_actions (VARCHAR[]): actions that exist only in OCPP 2.0.1;
+-- $token_ipad, $token_opad (BLOB): pipeline.privacy.token_hash_params.
+-- Token UIDs are personal data: every idTag, parentIdTag and idToken string in a payload
+-- is replaced by its keyed hash (pipeline.privacy.token_hash), so staging and everything
+-- built on it carry only hashes; raw.ocpp_frames keeps the frames as received.
 with source as (
     select
         source_file,
@@ -101,7 +105,19 @@ select
     r.msg_type,
     r.msg_id,
     r.action,
-    r.payload,
+    -- The cheap substring test keeps the regex off the ~95 % of frames (meter values,
+    -- status, heartbeats) that carry no token.
+    case when contains(r.payload::varchar, 'dTag"') or contains(r.payload::varchar, 'dToken"') then
+        list_reduce(
+            list_prepend(r.payload::varchar, regexp_extract_all(
+                r.payload::varchar, '"(?:idTag|parentIdTag|idToken)"\s*:\s*"((?:[^"\\]|\\.)*)"', 1)),
+            lambda acc, u: case when nullif(trim(u), '') is null then acc else replace(
+                acc, '"' || u || '"',
+                '"' || left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim(
+                    json_extract_string('"' || u || '"', '$'))))))), 32) || '"') end
+        )::json
+        else r.payload
+    end as payload,
     coalesce(
         r.ocpp_version_given, v.given_version, case when v.speaks_201 then '2.0.1' else '1.6' end
     ) as ocpp_version,

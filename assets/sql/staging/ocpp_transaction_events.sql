@@ -44,7 +44,8 @@ events as (
             else c.payload -> 'transactionInfo' ->> 'transactionId'
         end as transaction_id,
         try_cast(c.payload ->> 'seqNo' as integer) as seq_no,
-        coalesce(c.payload ->> 'idTag', c.payload -> 'idToken' ->> 'idToken') as id_tag,
+        -- staging.ocpp_frames already replaced the token by its keyed hash
+        nullif(coalesce(c.payload ->> 'idTag', c.payload -> 'idToken' ->> 'idToken'), '') as id_tag_hash,
         try_cast(c.payload ->> 'timestamp' as timestamptz) as event_at,
         c.call_at as received_at,
         case c.action
@@ -74,7 +75,7 @@ select
     event_type,
     transaction_id,
     seq_no,
-    id_tag,
+    id_tag_hash,
     event_at,
     received_at,
     -- 1.6 meterStart/meterStop are Wh by the spec; -1 and other negatives mean "no reading".

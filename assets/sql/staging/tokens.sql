@@ -1,4 +1,5 @@
--- staging.tokens: one row per OCPI Token snapshot; the uid is kept only as a keyed hash.
+-- staging.tokens: one row per OCPI Token snapshot; the uid and the contract id are kept only
+-- as keyed hashes (personal data, pipeline.privacy).
 -- Grain: (country_code, party_id, token_uid_hash, type, last_updated_at).
 with src as (
     select
@@ -23,6 +24,7 @@ typed as (
         case when uid_norm is not null then
             left(sha256($token_opad || unhex(sha256($token_ipad || encode(uid_norm)))), 32)
         end as token_uid_hash,
+        case when nullif(upper(trim(contract_id)), '') is not null then left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim(contract_id)))))), 32) end as contract_id_hash,
         try_cast(valid_raw as boolean) as valid,
         try_cast(last_updated_raw as timestamptz) as last_updated_at
     from src
@@ -47,7 +49,7 @@ select
     type,
     valid,
     whitelist,
-    contract_id,
+    contract_id_hash,
     issuer,
     last_updated_at,
     source_file,
