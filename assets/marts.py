@@ -144,7 +144,9 @@ marts_findings = _mart_asset(
     "findings", [dg.AssetKey("recon_flags")],
     "recon.flags with each finding's stable flag_id and its review item (review_key).")
 marts_session_facts = _mart_asset(
-    "session_facts", [dg.AssetKey("lineage_sessions"), dg.AssetKey("stg_sites")],
+    # recon_session_prices fills lineage.sessions.recomputed_cost_* in place
+    "session_facts",
+    [dg.AssetKey("lineage_sessions"), dg.AssetKey("stg_sites"), dg.AssetKey("recon_session_prices")],
     "One row per session: billed energy, revenue, start drift, sources; tokens hashed.")
 marts_site_daily_kpis = _mart_asset(
     "site_daily_kpis", [marts_findings, marts_session_facts],

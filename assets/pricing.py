@@ -7,6 +7,13 @@ tariff checks (``checks/tariffs.py``) compare these prices in SQL.
 
 Which sessions, tariffs and versions is set-based SQL (``assets/sql/recon/pricing_candidates.sql``);
 Python prices only the candidates, in batches, with every tariff version parsed once.
+
+The contract puts the recomputed cost in ``lineage.sessions``, but pricing reads
+``lineage.sessions``: building it there would make a cycle. So this step, after pricing,
+writes ``recomputed_cost_excl_vat``, ``recomputed_cost_incl_vat`` and
+``recomputed_tariff_version_id`` (the price under the version in force at session start)
+back into ``lineage.sessions``, in the same transaction as ``recon.session_prices``: a
+reader sees both tables before or both after, never one without the other.
 """
 
 import json
@@ -38,7 +45,8 @@ create or replace table recon.session_prices (
     cdr_tariff_source varchar, cdr_tariff_version_id varchar, in_force_version_id varchar,
     in_force_valid_from_at timestamptz, next_version_id varchar, next_valid_from_at timestamptz,
     cdr_total_cost_excl_vat double, price_cdr_tariff_excl_vat double, price_cdr_tariff_cents_excl_vat double,
-    price_in_force_excl_vat double, price_in_force_cents_excl_vat double, price_next_version_excl_vat double,
+    price_in_force_excl_vat double, price_in_force_cents_excl_vat double, price_in_force_incl_vat double,
+    price_next_version_excl_vat double,
     energy_kwh double, breakdown_cdr_tariff json, breakdown_in_force json, status varchar, warnings varchar[]
 )"""
 _COLUMNS = [
@@ -46,7 +54,7 @@ _COLUMNS = [
     "period_source", "cdr_tariff_source", "cdr_tariff_version_id", "in_force_version_id",
     "in_force_valid_from_at", "next_version_id", "next_valid_from_at", "cdr_total_cost_excl_vat",
     "price_cdr_tariff_excl_vat", "price_cdr_tariff_cents_excl_vat", "price_in_force_excl_vat",
-    "price_in_force_cents_excl_vat", "price_next_version_excl_vat", "energy_kwh", "breakdown_cdr_tariff",
+    "price_in_force_cents_excl_vat", "price_in_force_incl_vat", "price_next_version_excl_vat", "energy_kwh", "breakdown_cdr_tariff",
     "breakdown_in_force", "status", "warnings",
 ]
 
@@ -136,6 +144,7 @@ class Pricer:
         if bd_force is not None:
             out["price_in_force_excl_vat"] = _f(bd_force.total_cost.excl_vat)
             out["price_in_force_cents_excl_vat"] = _f(_cents_total(bd_force))
+            out["price_in_force_incl_vat"] = _f(bd_force.total_cost.incl_vat)
             out["breakdown_in_force"] = json.dumps(bd_force.to_dict())
             out["energy_kwh"] = _f(bd_force.total_energy)
         if nxt is not None:
@@ -242,11 +251,56 @@ def _batches(conn, size: int) -> Iterator[list[dict[str, Any]]]:
         yield frame.to_dicts()
 
 
+SESSION_COLUMNS_DDL = (
+    "alter table lineage.sessions add column if not exists recomputed_cost_excl_vat double",
+    "alter table lineage.sessions add column if not exists recomputed_cost_incl_vat double",
+    "alter table lineage.sessions add column if not exists recomputed_tariff_version_id varchar",
+)
+
+
+def fill_session_costs(conn) -> int:
+    """Copy the in-force price of each session into ``lineage.sessions``; sessions updated.
+
+    Sessions without a price (no tariff, no periods, not a candidate) get nulls, so a
+    rerun never leaves an earlier night's figure behind.
+    """
+    for ddl in SESSION_COLUMNS_DDL:
+        execute(conn, ddl)
+    execute(conn, """
+        update lineage.sessions
+        set recomputed_cost_excl_vat = null, recomputed_cost_incl_vat = null, recomputed_tariff_version_id = null
+        where recomputed_cost_excl_vat is not null or recomputed_cost_incl_vat is not null
+            or recomputed_tariff_version_id is not null""")
+    return execute(conn, """
+        update lineage.sessions as s
+        set recomputed_cost_excl_vat = p.price_in_force_excl_vat,
+            recomputed_cost_incl_vat = p.price_in_force_incl_vat,
+            recomputed_tariff_version_id = p.in_force_version_id
+        from recon.session_prices as p
+        where p.session_key = s.session_key and p.price_in_force_excl_vat is not null""")[0][0]
+
+
 def build_session_prices(conn, batch_rows: int = BATCH_ROWS) -> dict[str, int]:
-    """(Re)build ``recon.session_prices``; counts by status."""
+    """(Re)build ``recon.session_prices`` and fill ``lineage.sessions.recomputed_*``; counts by status.
+
+    One transaction: on any error neither table changes.
+    """
+    execute(conn, "begin transaction")
+    try:
+        counts = _build_session_prices(conn, batch_rows)
+        execute(conn, "commit")
+    except BaseException:
+        execute(conn, "rollback")
+        raise
+    return counts
+
+
+def _build_session_prices(conn, batch_rows: int) -> dict[str, int]:
     execute(conn, PRICES_DDL)
     needed = ("lineage.sessions", "staging.cdrs", "staging.tariff_versions", "staging.evses", "staging.sites")
     if not all(table_exists(conn, t) for t in needed):
+        if table_exists(conn, "lineage.sessions"):
+            fill_session_costs(conn)
         return {}
     execute(conn, f"""create or replace temp table _price_candidates as
         select *, row_number() over (order by session_key) as _rn from ({load_sql(CANDIDATES_SQL)})""")
@@ -265,6 +319,7 @@ def build_session_prices(conn, batch_rows: int = BATCH_ROWS) -> dict[str, int]:
         execute(conn, "insert into recon.session_prices by name select * from _price_batch")
         conn.unregister("_price_batch")
     execute(conn, "drop table if exists _price_candidates")
+    fill_session_costs(conn)
     return counts
 
 
@@ -276,7 +331,9 @@ def build_session_prices(conn, batch_rows: int = BATCH_ROWS) -> dict[str, int]:
         "lineage_sessions", "lineage_transactions", "stg_cdrs", "stg_tariff_versions", "stg_sites", "stg_evses",
         "stg_ocpp_meter_values",
     )],
-    description="recon.session_prices: each CDR session priced under its own tariff, the version in force, the next.",
+    description="recon.session_prices: each CDR session priced under its own tariff, the version in force, "
+    "the next; also fills lineage.sessions.recomputed_cost_excl_vat / _incl_vat / recomputed_tariff_version_id "
+    "(same transaction).",
 )
 def recon_session_prices(context: dg.AssetExecutionContext, duckdb: WarehouseResource):
     with duckdb.get_connection() as conn:

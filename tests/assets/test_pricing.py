@@ -79,3 +79,43 @@ def test_asset_materializes_with_its_check(tmp_path):
     assert result.success
     (ev,) = result.get_asset_check_evaluations()
     assert ev.passed
+
+
+def test_recomputed_cost_lands_in_lineage_sessions(tmp_path):
+    w = World()
+    w.session("stale", 13)                       # CDR priced with A, B in force: 5.00 excl, 21 % VAT
+    w.session("no_cdr", 9, cdr_total=None)       # priced from meter values under A: 4.00
+    with connect(tmp_path / "w.duckdb") as conn:
+        w.write(conn)
+        # a backend-only session nobody can price, carrying an earlier night's figure
+        conn.execute("insert into lineage.sessions (session_key, site_id) values ('backend_only', 'SITE-1')")
+        conn.execute("alter table lineage.sessions add column recomputed_cost_excl_vat double")
+        conn.execute("update lineage.sessions set recomputed_cost_excl_vat = 99")
+        build_session_prices(conn)
+        got = {r[0]: r[1:] for r in conn.execute("""
+            select session_key, recomputed_cost_excl_vat, recomputed_cost_incl_vat, recomputed_tariff_version_id
+            from lineage.sessions""").fetchall()}
+    assert got == {
+        "stale": (pytest.approx(5.0), pytest.approx(6.05), B),
+        "no_cdr": (pytest.approx(4.0), pytest.approx(4.84), A),
+        "backend_only": (None, None, None),
+    }
+
+
+def test_failed_pricing_changes_neither_table(tmp_path, monkeypatch):
+    w = World()
+    w.session("clean", 9)
+    with connect(tmp_path / "w.duckdb") as conn:
+        w.write(conn)
+        build_session_prices(conn)
+        before = conn.execute("select recomputed_cost_excl_vat from lineage.sessions").fetchall()
+
+        def boom(*args, **kwargs):
+            raise RuntimeError("tariff engine down")
+
+        monkeypatch.setattr("assets.pricing.Pricer.price_row", boom)
+        with pytest.raises(RuntimeError):
+            build_session_prices(conn)
+        assert conn.execute("select recomputed_cost_excl_vat from lineage.sessions").fetchall() == before
+        assert conn.execute("select count(*) from recon.session_prices").fetchall()[0][0] == 1
+    assert before == [(pytest.approx(4.0),)]

@@ -270,8 +270,11 @@ select
     f.tariff_id as tariff_in_force_id,
     f.valid_from_at as tariff_in_force_valid_from_at,
     f.last_updated_at as tariff_in_force_last_updated_at,
-    -- Filled by the pricing step (pipeline.tariffs); null until it runs.
+    -- Filled by recon_session_prices (assets/pricing.py), which reads this table: pricing
+    -- here would make a cycle. Null until it runs.
     cast(null as double) as recomputed_cost_excl_vat,
+    cast(null as double) as recomputed_cost_incl_vat,
+    cast(null as varchar) as recomputed_tariff_version_id,
     coalesce(p.cdr_ids, []) as cdr_ids,
     p.n_cdrs,
     p.n_live_cdrs,
