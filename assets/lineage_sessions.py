@@ -9,6 +9,8 @@ assets, referenced by key only.
 import dagster as dg
 
 from pipeline.lineage.build import LinkOptions, build_links, build_sessions
+from pipeline.partitioned import replace_partitions
+from pipeline.partitions import context_days, daily
 from pipeline.resources import LandingResource, WarehouseResource
 
 LINEAGE_GROUP = "lineage"
@@ -54,12 +56,16 @@ def lineage_links(context: dg.AssetExecutionContext, duckdb: WarehouseResource, 
     kinds={"duckdb"},
     deps=[lineage_links, *(dg.AssetKey(k) for k in _UPSTREAM)],
     description="lineage.sessions: one row per charging session from any source (contract §3).",
+    partitions_def=daily,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     check_specs=[dg.AssetCheckSpec("session_key_unique", asset="lineage_sessions",
                                    description="No two sessions share a session_key.")],
 )
 def lineage_sessions(context: dg.AssetExecutionContext, duckdb: WarehouseResource):
     with duckdb.get_connection() as conn:
-        rows = build_sessions(conn)
+        with replace_partitions(conn, "lineage.sessions", context_days(context)):
+            build_sessions(conn)
+        rows = conn.execute("select count(*) from lineage.sessions").fetchall()[0][0]
         dupes = conn.execute(
             "select count(*) - count(distinct session_key) from lineage.sessions"
         ).fetchall()[0][0]

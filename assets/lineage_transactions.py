@@ -10,6 +10,8 @@ import dagster as dg
 import duckdb
 
 from assets.staging_ocpp import ocpp_params
+from pipeline.partitioned import replace_partitions
+from pipeline.partitions import context_days, daily
 from pipeline.resources import LandingResource, WarehouseResource
 from pipeline.sql import build_table
 
@@ -26,12 +28,17 @@ def build_transactions(conn: duckdb.DuckDBPyConnection, options: dict) -> int:
     group_name=LINEAGE_GROUP,
     kinds={"duckdb"},
     deps=[dg.AssetKey("stg_ocpp_transaction_events"), dg.AssetKey("stg_ocpp_meter_values")],
+    partitions_def=daily,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     description="lineage.transactions: OCPP transactions reconstructed per charger, with energy, "
     "its basis and anomalies (restarted starts, offline-queue stops, epoch clocks, rollbacks).",
 )
 def lineage_transactions(context: dg.AssetExecutionContext, duckdb: WarehouseResource, landing: LandingResource):
     with duckdb.get_connection() as conn:
-        n = build_transactions(conn, landing.settings().options)
+        # computed from all staged frames; only the run's days are written
+        with replace_partitions(conn, "lineage.transactions", context_days(context)):
+            build_transactions(conn, landing.settings().options)
+        n = conn.execute("select count(*) from lineage.transactions").fetchall()[0][0]
         by_anomaly = dict(conn.execute(
             "select a, count(*) from (select unnest(anomalies) as a from lineage.transactions) group by a "
             "order by 2 desc").fetchall())

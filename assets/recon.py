@@ -7,6 +7,8 @@ themselves (SQL, tolerances, explanations) live in ``checks/``.
 import dagster as dg
 
 from pipeline.flags import build_flags
+from pipeline.partitioned import replace_partitions
+from pipeline.partitions import context_days, daily
 from pipeline.resources import LandingResource, WarehouseResource
 
 UPSTREAM = [
@@ -24,11 +26,15 @@ UPSTREAM = [
     kinds={"duckdb"},
     deps=[dg.AssetKey(k) for k in UPSTREAM],
     description="recon.flags: every finding with evidence, severity and money at risk.",
+    partitions_def=daily,
+    backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def recon_flags(context: dg.AssetExecutionContext, duckdb: WarehouseResource, landing: LandingResource):
     options = landing.settings().options
     with duckdb.get_connection() as conn:
-        counts = build_flags(conn, options)
+        # findings of other days keep their rows (and flagged_at); charger findings are renewed
+        with replace_partitions(conn, "recon.flags", context_days(context)):
+            counts = build_flags(conn, options)
         money = conn.execute("select coalesce(sum(money_at_risk), 0) from recon.flags").fetchone()[0]
     context.log.info(f"findings: {counts}")
     return dg.MaterializeResult(metadata={

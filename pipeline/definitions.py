@@ -30,14 +30,19 @@ ALL_CHECKS = list(dg.load_asset_checks_from_modules(_modules(assets_pkg) + _modu
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    from pipeline.schedules import build_jobs, build_schedule, build_sensor, split_assets
+
     settings = settings or Settings.resolve()
+    jobs = build_jobs(*split_assets(tuple(ALL_ASSETS)))
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=ALL_CHECKS,
         resources=make_resources(settings),
         # One DuckDB file, one writer at a time: parallel steps would only queue on its lock.
         executor=dg.in_process_executor,
-        jobs=[dg.define_asset_job("nightly", selection=dg.AssetSelection.all())],
+        jobs=list(jobs.values()),
+        schedules=[build_schedule(jobs["nightly"])],
+        sensors=[build_sensor(jobs["ingest"], jobs["reconcile"])],
     )
 
 

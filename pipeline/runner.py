@@ -1,12 +1,65 @@
-"""Run the whole pipeline in-process (what ``chargeline run`` and ``demo`` do)."""
+"""Run the pipeline in-process (what ``chargeline run`` and ``demo`` do): ingest, then the days.
+
+A night is two kinds of run. The *ingest* run materializes every asset that is not
+downstream of a partitioned one (raw, staging, ``meta_file_days``): it loads new and
+changed files and queues the days they touch. Then one *reconcile* run per contiguous
+range of queued (or requested) days materializes the partitioned assets for that range
+and everything downstream of them. Changes before the partitions start queue
+``GLOBAL_DAY``; they are reconciled by one run without partitions (whole tables).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
 
 import dagster as dg
 
 from pipeline.config import Settings
 from pipeline.definitions import ALL_ASSETS, ALL_CHECKS
+from pipeline.partitioned import GLOBAL_DAY, pending_days
+from pipeline.partitions import clamp, contiguous, day_range, range_tags
 from pipeline.resources import make_resources
+from pipeline.schedules import split_assets
+from pipeline.warehouse import connect
+
+
+def asset_split() -> tuple[frozenset[dg.AssetKey], frozenset[dg.AssetKey]]:
+    return split_assets(tuple(ALL_ASSETS))
+
+
+@dataclass
+class NightlyResult:
+    """The runs of one night, in order; quacks like one ``ExecuteInProcessResult``."""
+
+    runs: list[tuple[str, dg.ExecuteInProcessResult]] = field(default_factory=list)
+    days: list[date] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return all(r.success for _, r in self.runs)
+
+    @property
+    def all_events(self) -> list:
+        return [e for _, r in self.runs for e in r.all_events]
+
+    def get_asset_materialization_events(self) -> list:
+        return [e for _, r in self.runs for e in r.get_asset_materialization_events()]
+
+    def get_asset_check_evaluations(self) -> list:
+        return [e for _, r in self.runs for e in r.get_asset_check_evaluations()]
+
+
+def _materialize(settings, keys, tags, raise_on_error, instance, log_level) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [*ALL_ASSETS, *ALL_CHECKS],
+        selection=dg.AssetSelection.assets(*keys),
+        resources=make_resources(settings),
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        raise_on_error=raise_on_error,
+        instance=instance,
+        tags=tags,
+    )
 
 
 def run_pipeline(
@@ -14,16 +67,33 @@ def run_pipeline(
     raise_on_error: bool = True,
     instance: dg.DagsterInstance | None = None,
     log_level: str = "WARNING",
-) -> dg.ExecuteInProcessResult:
-    """Materialize every asset and run every check, in dependency order, in this process.
+    days: tuple[date, date] | None = None,
+) -> NightlyResult:
+    """Ingest what is new, then reconcile the queued days and ``days`` (first, last).
 
     The console log defaults to warnings: the CLI prints its own summary, and Dagster's
-    per-step chatter would bury it. Failures still print their stack traces.
+    per-step chatter would bury it. Failures still print their stack traces. A failed run
+    stops the night; what it did not finish stays queued for the next one.
     """
-    return dg.materialize(
-        [*ALL_ASSETS, *ALL_CHECKS],
-        resources=make_resources(settings),
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        raise_on_error=raise_on_error,
-        instance=instance or dg.DagsterInstance.ephemeral(),
-    )
+    instance = instance or dg.DagsterInstance.ephemeral()
+    ingest_keys, reconcile_keys = asset_split()
+    out = NightlyResult()
+    ingest = _materialize(settings, ingest_keys, None, raise_on_error, instance, log_level)
+    out.runs.append(("ingest", ingest))
+    if not ingest.success:
+        return out
+    with connect(settings.warehouse, read_only=True) as conn:
+        queued = [d for d, _ in pending_days(conn)]
+    requested = day_range(*days) if days else []
+    wanted = clamp([*queued, *requested])
+    out.days = wanted
+    if GLOBAL_DAY in queued:
+        run = _materialize(settings, reconcile_keys, None, raise_on_error, instance, log_level)
+        out.runs.append(("all days", run))
+        return out
+    for first, last in contiguous(wanted):
+        run = _materialize(settings, reconcile_keys, range_tags(first, last), raise_on_error, instance, log_level)
+        out.runs.append((f"{first}..{last}", run))
+        if not run.success:
+            break
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 
 from pipeline.config import Settings
 
@@ -17,21 +18,24 @@ def add_location_args(p: argparse.ArgumentParser) -> None:
 def register(sub) -> None:
     p = sub.add_parser("run", help="ingest new files and reconcile the days they touch")
     add_location_args(p)
-    p.add_argument("--from", dest="day_from", help="first day to reconcile (YYYY-MM-DD)")
-    p.add_argument("--to", dest="day_to", help="last day to reconcile (YYYY-MM-DD)")
+    p.add_argument("--from", dest="day_from",
+                   help="first day to re-reconcile (YYYY-MM-DD, UTC), besides the days new files touch")
+    p.add_argument("--to", dest="day_to", help="last day to re-reconcile (YYYY-MM-DD; default: --from)")
     p.set_defaults(func=run)
 
 
-def execute(settings: Settings) -> int:
+def execute(settings: Settings, days: tuple[date, date] | None = None) -> int:
     from pipeline.runner import run_pipeline
     from pipeline.summary import render_summary
     from pipeline.warehouse import connect
 
-    result = run_pipeline(settings, raise_on_error=False)
+    result = run_pipeline(settings, raise_on_error=False, days=days)
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
         print(f"pipeline failed in: {', '.join(failed) or 'unknown step'}", file=sys.stderr)
         return 1
+    if result.days:
+        print(f"reconciled days: {result.days[0]} .. {result.days[-1]} ({len(result.days)})", file=sys.stderr)
     with connect(settings.warehouse, read_only=True) as conn:
         print(render_summary(conn))
     print(f"\nwarehouse: {settings.warehouse}")
@@ -43,4 +47,18 @@ def run(args: argparse.Namespace) -> int:
     if not settings.landing.is_dir():
         print(f"landing folder not found: {settings.landing}", file=sys.stderr)
         return 2
-    return execute(settings)
+    try:
+        first = date.fromisoformat(args.day_from) if args.day_from else None
+        last = date.fromisoformat(args.day_to) if args.day_to else None
+    except ValueError as exc:
+        print(f"--from/--to: {exc}", file=sys.stderr)
+        return 2
+    days = None
+    if first or last:
+        # one bound given: that day alone
+        first, last = first or last, last or first
+        if last < first:
+            print("--to is before --from", file=sys.stderr)
+            return 2
+        days = (first, last)
+    return execute(settings, days)

@@ -1,0 +1,134 @@
+"""Jobs, the nightly schedule and the landing sensor shown in ``dagster dev``.
+
+Belongs here: how Dagster decides *when* to run (the assets decide *what*). Three jobs:
+``ingest`` (raw, staging, ``meta_file_days``: unpartitioned), ``reconcile`` (the
+partitioned assets and everything downstream, for one day or a range) and ``nightly``
+(both, for one day). ``nightly_schedule`` runs ``nightly`` for yesterday at 04:30 UTC;
+``landing_sensor`` ingests files that are new or changed in the landing folder, then
+requests a ``reconcile`` run for each day the ingested files queued in
+``meta.pending_days``.
+"""
+
+import functools
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from pipeline.partitioned import GLOBAL_DAY
+from pipeline.partitions import daily
+from pipeline.resources import LandingResource, WarehouseResource
+
+NIGHTLY_CRON = "30 4 * * *"  # 04:30 UTC: after partners' midnight exports have landed
+
+
+@functools.cache
+def split_assets(assets: tuple[dg.AssetsDefinition, ...]) -> tuple[frozenset[dg.AssetKey], frozenset[dg.AssetKey]]:
+    """(ingest keys, reconcile keys): what is downstream of a partitioned asset reconciles."""
+    parents: dict[dg.AssetKey, set[dg.AssetKey]] = {}
+    for a in assets:
+        for key, deps in a.asset_deps.items():
+            parents[key] = set(deps)
+    reconcile = {k for a in assets if a.partitions_def is not None for k in a.keys}
+    grew = True
+    while grew:
+        before = len(reconcile)
+        reconcile |= {k for k, deps in parents.items() if deps & reconcile}
+        grew = len(reconcile) > before
+    return frozenset(set(parents) - reconcile), frozenset(reconcile)
+
+
+def build_jobs(ingest_keys, reconcile_keys) -> dict:
+    return {
+        "ingest": dg.define_asset_job(
+            "ingest", selection=dg.AssetSelection.assets(*ingest_keys),
+            description="Load new and changed landing files, stage them, queue the days they touch."),
+        "reconcile": dg.define_asset_job(
+            "reconcile", selection=dg.AssetSelection.assets(*reconcile_keys),
+            description="Lineage, recon and marts for one day (or a range: single-run backfill)."),
+        "nightly": dg.define_asset_job(
+            "nightly", selection=dg.AssetSelection.all(),
+            description="Ingest, then reconcile one day: what the schedule runs."),
+    }
+
+
+def yesterday(now: datetime) -> str:
+    return (now.astimezone(UTC).date() - timedelta(days=1)).isoformat()
+
+
+def build_schedule(nightly_job) -> dg.ScheduleDefinition:
+    @dg.schedule(name="nightly_schedule", cron_schedule=NIGHTLY_CRON, job=nightly_job, execution_timezone="UTC",
+                 default_status=dg.DefaultScheduleStatus.STOPPED,
+                 description="Every morning at 04:30 UTC: ingest and reconcile yesterday (UTC).")
+    def nightly_schedule(context: dg.ScheduleEvaluationContext):
+        day = yesterday(context.scheduled_execution_time or datetime.now(UTC))
+        return dg.RunRequest(run_key=f"nightly:{day}", partition_key=day)
+
+    return nightly_schedule
+
+
+def _changed_files(landing, known: dict[str, str]) -> list[tuple[str, str]]:
+    from pipeline.ingest.files import discover
+
+    out = []
+    for f in discover(landing):
+        digest = f.content_hash()
+        if known.get(f.rel) != digest:
+            out.append((f.rel, digest))
+    return out
+
+
+def evaluate_landing(landing, warehouse) -> list[dg.RunRequest] | dg.SkipReason:
+    """What the sensor asks for, given the landing folder and the warehouse file.
+
+    New or changed files first: one ``ingest`` run keyed by the set of file versions (so a
+    tick that sees the same files again asks for nothing new). With nothing to ingest, one
+    ``reconcile`` run per queued day, keyed by day and queue time (a day queued again by a
+    later file gets a new run).
+    """
+    try:
+        conn = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error as exc:  # a run holds the write lock, or no warehouse yet
+        if not warehouse.exists():
+            conn = None
+        else:
+            return dg.SkipReason(f"warehouse busy: {exc.__class__.__name__}")
+    try:
+        known, pending = {}, []
+        if conn is not None:
+            tables = {r[0] for r in conn.execute(
+                "select table_schema || '.' || table_name from information_schema.tables").fetchall()}
+            if "meta.files" in tables:
+                known = dict(conn.execute("select source_file, content_hash from meta.files").fetchall())
+            if "meta.pending_days" in tables:
+                pending = conn.execute("select day, since_at from meta.pending_days order by day").fetchall()
+    finally:
+        if conn is not None:
+            conn.close()
+    changed = _changed_files(landing, known)
+    if changed:
+        key = hashlib.sha256(json.dumps(sorted(changed)).encode()).hexdigest()[:16]
+        return [dg.RunRequest(job_name="ingest", run_key=f"ingest:{key}",
+                              tags={"chargeline/files": str(len(changed))})]
+    requests = [dg.RunRequest(job_name="reconcile", partition_key=day.isoformat(),
+                              run_key=f"reconcile:{day.isoformat()}:{since.isoformat()}")
+                for day, since in pending if day != GLOBAL_DAY and daily.has_partition_key(day.isoformat())]
+    if requests:
+        return requests
+    if any(day == GLOBAL_DAY for day, _ in pending):
+        return dg.SkipReason("changes before the partitions start: run `chargeline run` for a full rebuild")
+    return dg.SkipReason("no new files, no queued days")
+
+
+def build_sensor(ingest_job, reconcile_job) -> dg.SensorDefinition:
+    @dg.sensor(name="landing_sensor", jobs=[ingest_job, reconcile_job], minimum_interval_seconds=60,
+               default_status=dg.DefaultSensorStatus.STOPPED,
+               description="Late or corrected files in the landing folder: ingest them, then "
+               "re-materialize exactly the days they touch.")
+    def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource, duckdb: WarehouseResource):
+        return evaluate_landing(landing.settings().landing, Path(duckdb.database))
+
+    return landing_sensor
