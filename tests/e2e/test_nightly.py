@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -240,3 +240,23 @@ def test_killed_runs_resume_to_the_state_of_a_clean_run(network, tmp_path):
     subprocess.run([str(CHARGELINE), "run", "--landing", str(network["landing"]), "--warehouse", str(warehouse)],
                    check=True, capture_output=True)
     assert _diff(_snapshot(warehouse), clean) == {}
+
+
+def test_sensor_ingests_new_files_then_requests_each_queued_day(network, tmp_path):
+    import dagster as dg
+
+    from pipeline.schedules import evaluate_landing, yesterday
+
+    warehouse = tmp_path / "w.duckdb"
+    shutil.copy(network["warehouse"], warehouse)
+    assert isinstance(evaluate_landing(network["landing"], warehouse), dg.SkipReason)
+    landing = tmp_path / "landing"
+    shutil.copytree(network["landing"], landing)
+    (landing / "cdrs" / "late.json").write_text(json.dumps([{"id": "X", "start_date_time": "2026-11-17T01:00:00Z"}]))
+    (request,) = evaluate_landing(landing, warehouse)
+    assert request.job_name == "ingest"
+    with connect(warehouse) as conn:  # what the ingest run leaves behind: a queued day
+        conn.execute("insert into meta.pending_days values ($d, now())", {"d": D2})
+    requests = evaluate_landing(network["landing"], warehouse)
+    assert [(r.job_name, r.partition_key) for r in requests] == [("reconcile", D2.isoformat())]
+    assert yesterday(datetime(2026, 11, 18, 4, 30, tzinfo=UTC)) == "2026-11-17"
