@@ -4,7 +4,10 @@
 -- Params:
 --   $epoch_before (TIMESTAMPTZ): charger timestamps before it mean an unset clock (1970).
 --   $offline_queue_s (DOUBLE): a stop sent this long after its own timestamp came from the
---       charger's offline queue.
+--       charger's offline queue. "After" is measured on the charger's clock as this
+--       transaction's live frames show it (the smallest receive-minus-stamp lag of its start
+--       and periodic samples): a charger whose clock runs 20 minutes slow sends every frame
+--       "20 minutes late", and that is clock skew, not queuing.
 --   $max_plausible_kw (DOUBLE): no EVSE delivers more on average; above it a kWh register
 --       was labelled Wh the other way round.
 with events as (
@@ -275,6 +278,10 @@ sample_agg as (
         count(*) as n_meter_samples,
         any_value(s.connector_id) filter (where s.connector_id is not null) as sample_connector_id,
         min(s.sampled_at) filter (where s.sampled_at >= $epoch_before) as first_sampled_at,
+        -- queuing only ever adds lag, so the least-delayed live sample shows the clock offset
+        min(date_diff('millisecond', s.sampled_at, s.received_at)) filter (
+            where s.origin in ('MeterValues', 'TransactionEvent') and s.sampled_at >= $epoch_before
+        ) as min_sample_lag_ms,
     from samples as s
     group by all
 ),
@@ -290,6 +297,7 @@ measured as (
         t.* replace (coalesce(t.connector_id, sa.sample_connector_id) as connector_id),
         coalesce(sa.n_meter_samples, 0) as n_meter_samples,
         sa.first_sampled_at,
+        sa.min_sample_lag_ms,
         pa.max_power_kw,
         coalesce(ra.n_register_samples, 0) as n_register_samples,
         coalesce(ra.n_points, 0) as n_points,
@@ -328,6 +336,11 @@ estimated as (
 timed as (
     select
         *,
+        date_diff('millisecond', stop_event_at, stop_received_at) - coalesce(least(
+            case when not coalesce(start_is_epoch, true)
+                then date_diff('millisecond', start_event_at, start_received_at) end,
+            min_sample_lag_ms
+        ), 0) as stop_queued_ms,
         coalesce(start_best_at, first_sampled_at) as started_at,
         stop_best_at as stopped_at,
         date_diff('millisecond', coalesce(start_best_at, first_sampled_at), stop_best_at) / 3600000.0
@@ -370,8 +383,7 @@ select
     stop_reason,
     has_start,
     has_stop,
-    coalesce(has_stop and not stop_is_epoch
-        and date_diff('millisecond', stop_event_at, stop_received_at) > $offline_queue_s * 1000, false)
+    coalesce(has_stop and not stop_is_epoch and stop_queued_ms > $offline_queue_s * 1000, false)
         as stop_from_offline_queue,
     is_restarted_start,
     n_meter_samples,
@@ -389,8 +401,7 @@ select
         case when n_stops > 1 then 'duplicate_stop' end,
         case when has_seq_gap then 'seq_no_gap' end,
         case when has_stop and energy_basis = 'none' then 'energy_unknown' end,
-        case when has_stop and not stop_is_epoch
-            and date_diff('millisecond', stop_event_at, stop_received_at) > $offline_queue_s * 1000
+        case when has_stop and not stop_is_epoch and stop_queued_ms > $offline_queue_s * 1000
             then 'stop_from_offline_queue' end,
     ], lambda a: a is not null) as anomalies,
     transaction_ids,
