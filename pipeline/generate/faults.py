@@ -47,6 +47,16 @@ NOISE_START_RESEND = 0.02    # 1.6 StartTransaction re-sent after a reconnect
 NOISE_CREDIT_REISSUE = 0.015 # CDR credited and re-issued with corrected figures
 MALFORMED_FILE_RATE = 0.04   # share of eligible files that get 1-2 malformed records
 
+# Visibility of planted faults: a fault the data cannot show is not planted (or not labelled).
+# A session that never stops looks like one still charging until its samples have been
+# silent for a while before the end of the data (incomplete_session: silent_h = 0.75).
+NO_STOP_VISIBLE_S = 2 * 3600
+# A charger is systematically slow to authorize only if more than one answer shows it.
+MIN_SLOW_AUTH_CALLS = 2
+# OCPI Location status is pushed from the CSMS's state, which learns of a plug-in a second
+# or two after it happens (StatusNotification latency); a snapshot never shows it earlier.
+OCPI_PUBLISH_LAG_S = 60
+
 
 @dataclass
 class FaultRow:
