@@ -7,8 +7,11 @@
 -- approximately when it drew power).
 -- Session findings (interval_start null): a single session is implicated when it carries
 -- at least $session_share of the session energy in $session_min_intervals or more
--- flagged intervals, all off in the same direction. One odd interval points at the EMS
--- reading; the same session off again and again points at that session's metering.
+-- flagged intervals, all off in the same direction, and those are at least
+-- $session_min_flagged_share of the intervals it dominated. One odd interval points at the
+-- EMS reading; the same session off again and again points at that session's metering. Two
+-- EMS glitches that happen to fall in one long session's intervals are not "again and
+-- again": a session metering wrong is off in (nearly) every interval it dominates.
 -- Money: |difference| x the site's median CDR unit price.
 with
 site_price as (
@@ -58,25 +61,45 @@ interval_findings as (
     left join site_price as p using (site_id)
 ),
 
-implicated as (
+-- Each session's energy per site interval (an EMS interval may span several of the
+-- fixed session intervals): an as-of join, since the site intervals of a site do not overlap.
+session_in_interval as (
     select
-        si.session_key,
-        any_value(si.site_id) as site_id,
+        si.session_key, j.site_id, j.interval_start_at,
         any_value(si.site_type) as site_type,
         any_value(si.charge_point_id) as charge_point_id,
         any_value(si.evse_uid) as evse_uid,
         any_value(si.ocpp_transaction_id) as ocpp_transaction_id,
-        count(*) as n_intervals,
-        sum(f.difference_kwh * si.energy_kwh / nullif(f.sessions_energy_kwh, 0)) as difference_kwh,
-        min(sign(f.difference_kwh)) = max(sign(f.difference_kwh)) as same_direction,
-        list(f.interval_start_at order by f.interval_start_at) as intervals,
-    from flagged as f
-    inner join recon.session_intervals as si
-        on si.site_id = f.site_id
-        and si.interval_start_at >= f.interval_start_at and si.interval_start_at < f.interval_end_at
-        and si.interval_start_at >= f.interval_start_at - interval 1 day
-    where si.energy_kwh >= $session_share * f.sessions_energy_kwh
-    group by si.session_key
+        sum(si.energy_kwh) as energy_kwh,
+        any_value(j.sessions_energy_kwh) as sessions_energy_kwh,
+        any_value(j.difference_kwh) as difference_kwh,
+        any_value(abs(j.difference_kwh) > j.tolerance_kwh) as is_flagged,
+    from recon.session_intervals as si
+    asof join judged as j
+        on j.site_id = si.site_id and si.interval_start_at >= j.interval_start_at
+    where si.interval_start_at < j.interval_end_at
+    group by si.session_key, j.site_id, j.interval_start_at
+),
+
+implicated as (
+    select
+        session_key,
+        any_value(site_id) as site_id,
+        any_value(site_type) as site_type,
+        any_value(charge_point_id) as charge_point_id,
+        any_value(evse_uid) as evse_uid,
+        any_value(ocpp_transaction_id) as ocpp_transaction_id,
+        count(*) as n_dominated,
+        count(*) filter (where is_flagged) as n_intervals,
+        sum(difference_kwh * energy_kwh / nullif(sessions_energy_kwh, 0)) filter (where is_flagged)
+            as difference_kwh,
+        min(sign(difference_kwh)) filter (where is_flagged) = max(sign(difference_kwh)) filter (where is_flagged)
+            as same_direction,
+        list(interval_start_at order by interval_start_at) filter (where is_flagged) as intervals,
+    from session_in_interval
+    where energy_kwh >= $session_share * sessions_energy_kwh
+    group by session_key
+    having count(*) filter (where is_flagged) > 0
 ),
 
 session_findings as (
@@ -88,6 +111,7 @@ session_findings as (
         coalesce(s.currency, p.currency) as currency,
         json_object(
             'flagged_intervals', i.intervals, 'n_flagged_intervals', i.n_intervals,
+            'n_dominated_intervals', i.n_dominated, 'min_flagged_share', $session_min_flagged_share,
             'session_share_of_difference_kwh', round(i.difference_kwh, 4),
             'source', 'recon.site_intervals vs recon.session_intervals',
             'min_intervals', $session_min_intervals, 'min_session_share', $session_share
@@ -100,6 +124,7 @@ session_findings as (
     left join lineage.sessions as s using (session_key)
     left join site_price as p on p.site_id = i.site_id
     where i.n_intervals >= $session_min_intervals and i.same_direction
+        and i.n_intervals >= $session_min_flagged_share * i.n_dominated
 )
 
 select * from interval_findings

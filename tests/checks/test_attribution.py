@@ -64,3 +64,13 @@ def test_a_session_off_in_every_interval_is_implicated(conn):
     (s,) = [f for f in found if f["session_key"] is not None]
     assert s["session_key"] == "a" and s["interval_start"] is None
     assert float(s["money_at_risk"]) == pytest.approx(4.0)  # 8 kWh x 0.50
+
+
+def test_two_ems_glitches_in_one_sessions_intervals_do_not_implicate_it(conn):
+    # Regression (2026-11): two independent EMS dropouts inside one session's four intervals
+    # implicated the session's metering; it dominated four and was off in only two.
+    for k, kwh in enumerate((5.0, 0.0, 5.0, 0.0)):
+        add_ems(conn, "S1", T0 + k * 15 * M, kwh)
+    found = run(conn)
+    assert sorted(f["interval_start"] for f in found) == [T0 + 15 * M, T0 + 45 * M]
+    assert all(f["session_key"] is None for f in found)
