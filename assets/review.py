@@ -82,7 +82,7 @@ def review_report(context: dg.AssetExecutionContext, duckdb: WarehouseResource, 
     from pipeline.report import write_report
 
     settings = landing.settings()
-    out_dir = reports_dir(duckdb.database)
+    out_dir = settings.reports if landing.reports else reports_dir(duckdb.database)
     run_gx = bool(settings.option("report", "gx", default=True))
     with duckdb.get_connection() as conn:
         gx = None

@@ -15,7 +15,6 @@ from typing import Any
 
 DEFAULT_LANDING = Path("data/landing")
 DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
-DEFAULT_REPORTS = Path("data/reports")
 _DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 
 
@@ -44,7 +43,7 @@ def load_options(path: str | Path | None = None) -> dict[str, Any]:
 class Settings:
     landing: Path = DEFAULT_LANDING
     warehouse: Path = DEFAULT_WAREHOUSE
-    reports: Path = DEFAULT_REPORTS
+    reports: Path = DEFAULT_WAREHOUSE.parent / "reports"
     options: dict[str, Any] = field(default_factory=load_options)
 
     @classmethod
@@ -59,7 +58,9 @@ class Settings:
         return cls(
             landing=Path(landing or env.get("CHARGELINE_LANDING") or DEFAULT_LANDING),
             warehouse=Path(warehouse or env.get("CHARGELINE_WAREHOUSE") or DEFAULT_WAREHOUSE),
-            reports=Path(reports or env.get("CHARGELINE_REPORTS") or DEFAULT_REPORTS),
+            # reports sit beside the warehouse unless told otherwise: data/reports for the demo
+            reports=Path(reports or env.get("CHARGELINE_REPORTS")
+                         or Path(warehouse or env.get("CHARGELINE_WAREHOUSE") or DEFAULT_WAREHOUSE).parent / "reports"),
             options=load_options(config),
         )
 

@@ -29,13 +29,14 @@ class LandingResource(dg.ConfigurableResource):
 
     path: str
     config_file: str | None = None
+    reports: str | None = None
 
     def settings(self) -> Settings:
-        return Settings.resolve(landing=self.path, config=self.config_file)
+        return Settings.resolve(landing=self.path, reports=self.reports, config=self.config_file)
 
 
 def make_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "duckdb": WarehouseResource(database=str(settings.warehouse)),
-        "landing": LandingResource(path=str(settings.landing)),
+        "landing": LandingResource(path=str(settings.landing), reports=str(settings.reports)),
     }

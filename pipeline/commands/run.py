@@ -38,7 +38,10 @@ def execute(settings: Settings, days: tuple[date, date] | None = None) -> int:
         print(f"reconciled days: {result.days[0]} .. {result.days[-1]} ({len(result.days)})", file=sys.stderr)
     with connect(settings.warehouse, read_only=True) as conn:
         print(render_summary(conn))
-    print(f"\nwarehouse: {settings.warehouse}")
+    print(f"\nwarehouse: {settings.warehouse}  (duckdb -readonly {settings.warehouse})")
+    report = settings.reports / "review_report.html"
+    if report.exists():
+        print(f"review report: {report}")
     return 0
 
 
