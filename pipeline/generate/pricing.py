@@ -40,6 +40,16 @@ COST_FIELD = {
 }
 
 
+def _d(x: float | int) -> Decimal:
+    """Exact decimal of a float as written: money is summed in Decimal, because binary
+    floats turn 0.975 into 0.97499.. and round half-up to the wrong cent."""
+    return Decimal(repr(x))
+
+
+def _cents_d(x: Decimal) -> float:
+    return float(x.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
 def cents(x: float) -> float:
     """Round half-up to 2 decimals (float in, float out)."""
     return float(Decimal(repr(x)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
@@ -151,7 +161,8 @@ def price(tariff: dict, periods: list[Period]) -> PriceBreakdown:
         p = flat[1]
         out.costs["FLAT"] = (cents(p["price"]), cents(p["price"] * (1 + p.get("vat", 0) / 100)))
     for dim in DIMENSIONS:
-        ex = inc = vol = priced = 0.0
+        ex = inc = Decimal(0)
+        vol = priced = 0.0
         last = None
         for per in periods:
             v = per.volumes.get(dim, 0.0)
@@ -165,8 +176,8 @@ def price(tariff: dict, periods: list[Period]) -> PriceBreakdown:
             # (OCPI 2.2.1-bugfixes step_size example: 0.73 EUR).
             priced += v
             last = found[1]
-            ex += v * last["price"]
-            inc += v * last["price"] * (1 + last.get("vat", 0) / 100)
+            ex += _d(v) * _d(last["price"])
+            inc += _d(v) * _d(last["price"]) * (1 + _d(last.get("vat", 0)) / 100)
         if vol:
             out.volumes[dim] = vol
         if last is None:
@@ -176,10 +187,11 @@ def price(tariff: dict, periods: list[Period]) -> PriceBreakdown:
         # Volumes arrive rounded (hours to 6 dp): snap to 0.1 s or Wh before stepping up.
         raw = round(priced * unit, 1)
         billed = math.ceil(raw / step) * step
-        extra = (billed - raw) / unit
-        ex += extra * last["price"]
-        inc += extra * last["price"] * (1 + last.get("vat", 0) / 100)
-        out.costs[dim] = (cents(ex), cents(inc))
+        # bill exactly the stepped volume: the snapped rest on top of the priced volume
+        extra = _d(billed) / _d(unit) - _d(priced)
+        ex += extra * _d(last["price"])
+        inc += extra * _d(last["price"]) * (1 + _d(last.get("vat", 0)) / 100)
+        out.costs[dim] = (_cents_d(ex), _cents_d(inc))
     return out
 
 
