@@ -34,6 +34,7 @@ STAGE_OF = (
     ("review_report", "report"),
     ("recon_review", "report"),
     ("marts_", "marts"),
+    ("meta_", "checks"),
     ("recon_", "checks"),
 )
 STAGES = ("ingest", "transactions", "lineage", "pricing", "checks", "marts", "report")
@@ -90,14 +91,16 @@ def child(landing: Path, warehouse: Path) -> None:
     result = run_pipeline(settings, raise_on_error=False, instance=instance)
     wall = time.perf_counter() - t0
     starts, steps = {}, {}
-    for rec in instance.all_logs(result.run_id):
-        ev = rec.dagster_event
-        if ev is None or ev.step_key is None:
-            continue
-        if ev.event_type_value == "STEP_START":
-            starts[ev.step_key] = rec.timestamp
-        elif ev.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and ev.step_key in starts:
-            steps[ev.step_key] = rec.timestamp - starts[ev.step_key]
+    # a night is an ingest run then reconcile runs: add each step's time over all of them
+    for _, run in result.runs:
+        for rec in instance.all_logs(run.run_id):
+            ev = rec.dagster_event
+            if ev is None or ev.step_key is None:
+                continue
+            if ev.event_type_value == "STEP_START":
+                starts[ev.step_key] = rec.timestamp
+            elif ev.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and ev.step_key in starts:
+                steps[ev.step_key] = steps.get(ev.step_key, 0.0) + rec.timestamp - starts.pop(ev.step_key)
     import duckdb
 
     con = duckdb.connect(str(warehouse), read_only=True)
