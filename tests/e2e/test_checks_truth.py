@@ -1,9 +1,15 @@
 """Every check against the generator's planted faults, and a clean network without errors.
 
-Issue 7's done-when: on a generated network with planted faults every check in the
-registry reaches precision and recall >= 0.95 against ``truth/faults.csv``; a ``--clean``
-network yields no ``error`` findings. The per-check table is printed (``pytest -s``) so a
-failing run shows where it stands.
+Issue 7's done-when: on a generated network with planted faults every check reaches
+precision and recall >= 0.95 against ``truth/faults.csv``; a ``--clean`` network yields no
+``error`` findings. The per-check table (flags, truth, TP, FP, FN, precision, recall) is
+printed (``pytest -s``) and repeated in a failure's message, with sample FP/FN rows.
+
+The faulty network is two days of 200 EVSEs at a 5 % fault rate: every one of the 17
+checks is planted (the charger and EVSE checks only a handful of times, so one miss there
+fails the bar: that is intended). Both networks together run in about a minute on 2 cores.
+The same measurement over more seeds and sizes: ``pipeline.evaluate`` on any generated
+warehouse (see docs/checks.md, "Measured precision and recall").
 """
 
 import gc
@@ -19,9 +25,7 @@ from pipeline.warehouse import connect
 
 pytestmark = pytest.mark.slow
 MIN_PRECISION = MIN_RECALL = 0.95
-# Big enough for ~15-25 planted faults per session check at this rate, small enough for
-# the whole file to stay near a minute and a half on 2 cores.
-FAULTY = ["--evses", "200", "--days", "1", "--seed", "20261116", "--fault-rate", "0.05"]
+FAULTY = ["--evses", "200", "--days", "2", "--seed", "3", "--fault-rate", "0.05"]
 CLEAN = ["--evses", "60", "--days", "1", "--seed", "7", "--clean"]
 
 
@@ -38,7 +42,12 @@ def _run(tmp_path_factory, name: str, args: list[str]):
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory):
-    return _run(tmp_path_factory, "faulty", FAULTY)
+    out, failed = _run(tmp_path_factory, "faulty", FAULTY)
+    assert failed == [], f"pipeline steps failed: {failed}"
+    with connect(out / "w.duckdb") as conn:
+        report = evaluate(conn, out / "truth")
+    print("\n" + report.render())
+    return report
 
 
 @pytest.fixture(scope="module")
@@ -46,32 +55,40 @@ def clean(tmp_path_factory):
     return _run(tmp_path_factory, "clean", CLEAN)
 
 
+def registry() -> set[str]:
+    return {r.check for r in collect_rules()}
+
+
+def test_the_network_plants_every_registered_check(faulty):
+    planted = {s.check for s in faulty.scores if s.truth}
+    assert planted - registry() == set(), "faults planted for checks no rule implements"
+    assert registry() - planted == set(), (
+        "registered checks the generator planted nothing for (the bar below would not test them); "
+        f"change the seed or size in FAULTY:\n{faulty.render()}")
+
+
 def test_every_check_finds_the_planted_faults(faulty):
-    out, failed = faulty
-    assert failed == [], f"pipeline steps failed: {failed}"
-    with connect(out / "w.duckdb") as conn:
-        report = evaluate(conn, out / "truth")
-    print("\n" + report.render())
-    registry = sorted({r.check for r in collect_rules()})
-    below = report.failing(registry, MIN_PRECISION, MIN_RECALL)
+    checks = registry() | {s.check for s in faulty.scores if s.truth}
+    below = faulty.failing(sorted(checks), MIN_PRECISION, MIN_RECALL)
     detail = "\n".join(
         f"{s.check}: precision {s.precision:.3f} recall {s.recall:.3f}; "
         f"FP e.g. {list(s.fp_samples[:2])}; FN e.g. {list(s.fn_samples[:2])}"
         for s in below
     )
-    assert not below, "checks below the bar:\n" + detail
-    planted = {s.check for s in report.scores if s.truth}
-    assert planted & set(registry), "no planted fault of any registered check: the evaluation saw nothing"
+    assert not below, f"checks below the bar:\n{detail}\n\n{faulty.render()}"
 
 
 def test_clean_network_has_no_error_findings(clean):
     out, failed = clean
     assert failed == [], f"pipeline steps failed: {failed}"
     with connect(out / "w.duckdb") as conn:
-        errors = conn.execute(
-            """select "check", count(*), any_value(explanation) from recon.flags
-               where severity = 'error' group by 1 order by 2 desc"""
+        by_severity = conn.execute(
+            """select "check", severity, count(*), any_value(explanation) from recon.flags
+               group by all order by 1, 2"""
         ).fetchall()
         sessions = conn.execute("select count(*) from lineage.sessions").fetchall()[0][0]
+    print(f"\nclean network: {sessions} sessions; findings by check and severity: "
+          f"{[(c, s, n) for c, s, n, _ in by_severity] or 'none'}")
     assert sessions > 0
+    errors = [(c, n, example) for c, s, n, example in by_severity if s == "error"]
     assert errors == [], f"error findings on a clean network: {errors}"
