@@ -56,6 +56,9 @@ MIN_SLOW_AUTH_CALLS = 2
 # OCPI Location status is pushed from the CSMS's state, which learns of a plug-in a second
 # or two after it happens (StatusNotification latency); a snapshot never shows it earlier.
 OCPI_PUBLISH_LAG_S = 60
+# A tampered EMS interval differs from the sessions by at least this much: twice the 0.2 kWh
+# floor under which site CT meters and interval edges cannot tell a difference from noise.
+EMS_MIN_VISIBLE_KWH = 0.4
 
 
 @dataclass

@@ -18,12 +18,13 @@ from pipeline.generate.backend_writer import backend_row, write_backend
 from pipeline.generate.clock import iso_s, local_dt, local_midnight
 from pipeline.generate.ems_writer import INTERVAL_S, prorate, setpoints, write_ems
 from pipeline.generate.faults import (
+    EMS_MIN_VISIBLE_KWH,
     MALFORMED_FILE_RATE,
     MIN_SLOW_AUTH_CALLS,
     NEEDS_CDR,
     NO_STOP_VISIBLE_S,
-    OCPI_PUBLISH_LAG_S,
     NOISE_CREDIT_REISSUE,
+    OCPI_PUBLISH_LAG_S,
     SESSION_FAULTS,
     FaultRow,
 )
@@ -402,6 +403,11 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
             true = round(wh / 1000, 4)
             val = {"high": round(true * rng.uniform(1.2, 1.5), 4), "low": round(true * rng.uniform(0.5, 0.8), 4),
                    "dropout": 0.0}[form]
+            # 20 % of a small interval can be less than meter and interval-edge noise
+            if form == "high":
+                val = max(val, round(true + EMS_MIN_VISIBLE_KWH, 4))
+            elif form == "low":
+                val = min(val, max(0.0, round(true - EMS_MIN_VISIBLE_KWH, 4)))
             tampered[i] = val
             faults.append(FaultRow("energy_attribution_mismatch", site.site_id,
                                    interval_start=iso_s(t0 + i * INTERVAL_S),
