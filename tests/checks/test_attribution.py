@@ -74,3 +74,17 @@ def test_two_ems_glitches_in_one_sessions_intervals_do_not_implicate_it(conn):
     found = run(conn)
     assert sorted(f["interval_start"] for f in found) == [T0 + 15 * M, T0 + 45 * M]
     assert all(f["session_key"] is None for f in found)
+
+
+def test_two_glitches_in_a_short_session_do_not_implicate_it(conn):
+    # Regression (2026-11): a 30-minute session, both of its intervals read high by the EMS
+    # (two glitches in a row): two interval findings, no blame on the session's meter.
+    add_session(conn, "b", site_type="microgrid", start=T0 + 120 * M, minutes=30, energy=10.0, price=0.5, tx="B")
+    add_samples(conn, "CP1", "B", [(T0 + (120 + k * 15) * M, 2000.0 + 5 * k) for k in range(3)])
+    for k, kwh in enumerate((5.0, 5.0, 5.0, 5.0)):
+        add_ems(conn, "S1", T0 + k * 15 * M, kwh)
+    for k in range(2):
+        add_ems(conn, "S1", T0 + (120 + k * 15) * M, 6.5)
+    found = run(conn)
+    assert sorted(f["interval_start"] for f in found) == [T0 + 120 * M, T0 + 135 * M]
+    assert all(f["session_key"] is None for f in found)
