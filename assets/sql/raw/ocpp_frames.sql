@@ -1,23 +1,14 @@
--- One OCPP record per landing line, read set-based from the registered `_ocpp_lines`
+-- One OCPP record per landing line, read set-based from `_ocpp_lines`
 -- (source_file, record_no, is_log, line). Returns every line with either its envelope
 -- fields or the reasons it cannot be read; the loader splits the two.
-with lines as (
-    select
-        source_file,
-        record_no,
-        is_log,
-        line,
-    from _ocpp_lines
-),
-
-jsonl as (
+-- Each JSON line is parsed as few times as possible: this runs on every frame of the night.
+with jsonl as (
     select
         source_file,
         record_no,
         line,
         json_valid(line) as is_json,
-        case when json_valid(line) then line::json end as j,
-    from lines
+    from _ocpp_lines
     where not is_log
 ),
 
@@ -27,15 +18,29 @@ jsonl_fields as (
         record_no,
         line,
         is_json,
-        j ->> 'received_at' as received_at,
-        j ->> 'charge_point_id' as charge_point_id,
-        j ->> 'direction' as direction,
-        j ->> 'ocpp_version' as ocpp_version,
-        -- the frame may be the array itself or a string holding its JSON text
-        case when json_type(j -> 'frame') = 'VARCHAR' then j ->> 'frame' else (j -> 'frame')::varchar end
-            as frame_text,
-        coalesce(json_type(j) = 'OBJECT', false) as is_object,
+        case when is_json then json_type(line) = 'OBJECT' else false end as is_object,
+        case when is_json then
+            json_extract_string(line, ['$.received_at', '$.charge_point_id', '$.direction', '$.ocpp_version'])
+        end as fields,
+        case when is_json then json_extract(line, '$.frame') end as frame_any,
     from jsonl
+),
+
+jsonl_frames as (
+    select
+        * exclude (fields, frame_any),
+        fields[1] as received_at,
+        fields[2] as charge_point_id,
+        fields[3] as direction,
+        fields[4] as ocpp_version,
+        -- the frame may be the array itself or a string holding its JSON text
+        case json_type(frame_any)
+            when 'ARRAY' then frame_any::varchar
+            when 'VARCHAR' then frame_any ->> '$'
+            else frame_any::varchar
+        end as frame_text,
+        json_type(frame_any) = 'ARRAY' as frame_is_array,
+    from jsonl_fields
 ),
 
 logs as (
@@ -48,11 +53,11 @@ logs as (
             '^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?)\s+\w+\s+\([^)]*\)\s+\[[^\]]*\]\s+([^:\s]+):\s+(receive message|send)\s+(\[.*\])\s*$',
             ['ts', 'cp', 'verb', 'frame']
         ) as m,
-    from lines
+    from _ocpp_lines
     where is_log
 ),
 
-log_fields as (
+log_frames as (
     select
         source_file,
         record_no,
@@ -62,31 +67,27 @@ log_fields as (
         nullif(replace(m.ts, ',', '.'), '') as received_at,
         nullif(m.cp, '') as charge_point_id,
         case m.verb when 'receive message' then 'in' when 'send' then 'out' end as direction,
-        null as ocpp_version,
+        null::varchar as ocpp_version,
         nullif(m.frame, '') as frame_text,
+        false as frame_is_array,
     from logs
 ),
 
 unioned as (
-    select *, null::varchar as received_tz, false as is_log from jsonl_fields
+    select *, null::varchar as received_tz, false as is_log from jsonl_frames
     union all by name
-    select *, $log_tz as received_tz, true as is_log from log_fields
+    select *, $log_tz as received_tz, true as is_log from log_frames
 ),
 
 judged as (
     select
         *,
-        coalesce(json_valid(frame_text), false) as frame_is_json,
-        list_filter([
-            case when is_log and frame_text is null then 'log line is not an OCPP frame' end,
-            case when not is_log and not is_json then 'invalid JSON' end,
-            case when not is_log and is_json and not is_object then 'line is not a JSON object' end,
-            case when is_json and is_object and frame_text is null and not is_log then 'frame is missing' end,
-            case when frame_text is not null and not coalesce(json_valid(frame_text), false)
-                then 'frame is not JSON' end,
-            case when coalesce(json_valid(frame_text), false) and json_type(frame_text::json) <> 'ARRAY'
-                then 'frame is not an OCPP-J array' end,
-        ], lambda r: r is not null) as reasons,
+        -- an embedded array is valid JSON already; only text frames need a parse
+        case
+            when frame_is_array then true
+            when json_valid(frame_text) then json_type(frame_text) = 'ARRAY'
+            else false
+        end as frame_ok,
     from unioned
 )
 
@@ -98,7 +99,16 @@ select
     charge_point_id,
     direction,
     ocpp_version,
-    case when len(reasons) = 0 then json(frame_text) end as frame,
+    case when frame_ok then frame_text::json end as frame,
     line,
-    reasons,
+    list_filter([
+        case when is_log and frame_text is null then 'log line is not an OCPP frame' end,
+        case when not is_log and not is_json then 'invalid JSON' end,
+        case when not is_log and is_json and not is_object then 'line is not a JSON object' end,
+        case when not is_log and is_object and frame_text is null then 'frame is missing' end,
+        case when frame_text is not null and not frame_ok and not coalesce(json_valid(frame_text), false)
+            then 'frame is not JSON' end,
+        case when frame_text is not null and not frame_ok and json_valid(frame_text)
+            then 'frame is not an OCPP-J array' end,
+    ], lambda r: r is not null) as reasons,
 from judged
