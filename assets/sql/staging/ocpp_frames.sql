@@ -96,6 +96,36 @@ charger_version as (
     from reasoned
     where len(_reject_reasons) = 0
     group by charge_point_id
+),
+
+-- The same frame text again from the same side is a retransmission (or a log line
+-- shipped twice): noise that must not count twice downstream. Found by a narrow
+-- aggregate first, so only the rare repeated frames go through a window.
+repeated as (
+    select charge_point_id, direction, msg_id, frame_hash
+    from reasoned
+    where len(_reject_reasons) = 0
+    group by all
+    having count(*) > 1
+),
+
+retransmits as (
+    select source_file, record_no
+    from (
+        select
+            r.source_file,
+            r.record_no,
+            row_number() over (
+                partition by r.charge_point_id, r.direction, r.msg_id, r.frame_hash
+                order by r.received_at, r.source_file, r.record_no
+            ) as copy_no,
+        from reasoned as r
+        semi join repeated as g
+            on r.charge_point_id = g.charge_point_id and r.direction = g.direction
+            and r.msg_id = g.msg_id and r.frame_hash = g.frame_hash
+        where len(r._reject_reasons) = 0
+    )
+    where copy_no > 1
 )
 
 select
@@ -126,12 +156,7 @@ select
         when v.given_version is not null then 'charger'
         else 'inferred'
     end as ocpp_version_basis,
-    -- The same frame text again from the same side is a retransmission (or a log line
-    -- shipped twice): noise that must not count twice downstream.
-    len(r._reject_reasons) = 0 and row_number() over (
-        partition by len(r._reject_reasons) = 0, r.charge_point_id, r.direction, r.msg_id, r.frame_hash
-        order by r.received_at, r.source_file, r.record_no
-    ) > 1 as is_retransmit,
+    t.record_no is not null as is_retransmit,
     r.error_code,
     r.error_description,
     r.source_file,
@@ -139,3 +164,4 @@ select
     r._reject_reasons,
 from reasoned as r
 left join charger_version as v on r.charge_point_id = v.charge_point_id
+left join retransmits as t on r.source_file = t.source_file and r.record_no = t.record_no
