@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -18,6 +19,9 @@ def configure(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     conn.execute("SET TimeZone='UTC'")
     conn.execute("SET enable_progress_bar=false")
     conn.execute("SET autoinstall_known_extensions=false")
+    # DuckDB would take 80 % of RAM; a bounded engine spills to disk instead, so a large
+    # night cannot starve the machine (CHARGELINE_DUCKDB_MEMORY, e.g. "8GB", to change).
+    conn.execute("SET memory_limit = $m", {"m": os.environ.get("CHARGELINE_DUCKDB_MEMORY", "3GB")})
     for schema in SCHEMAS:
         conn.execute(f"create schema if not exists {schema}")
     return conn
