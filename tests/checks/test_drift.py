@@ -98,3 +98,32 @@ def test_idle_charger_with_few_frames_is_judged_only_when_stamped_ahead(tmp_path
     found = _flags(tmp_path, w)
     assert (("charger_clock_skew", "CP-IDLE") in found) is flagged
     assert found.get(("charger_clock_skew", "CP-IDLE"), {"clock": {"CP-IDLE": (0, 2)}})["clock"]["CP-IDLE"][1] == 2
+
+
+def _stop_read_an_hour_late(w: World, key: str) -> None:
+    # the backend export's stop as a naive local time read at its later (standard-time) meaning
+    row = list(w.sessions[-1])
+    assert row[0] == key
+    row[16] = row[16] + timedelta(hours=1)
+    w.sessions[-1] = tuple(row)
+
+
+@pytest.mark.parametrize(("stop_utc_h", "flagged"), [
+    (0.5, False),  # 02:30 in Amsterdam on 25 Oct 2026 happens twice: the other reading agrees
+    (4.5, True),   # 05:30 happens once: an hour off is drift
+])
+def test_backend_stop_in_the_repeated_hour_is_read_both_ways(tmp_path, stop_utc_h, flagged):
+    # Regression (2026-11): a clean generated network whose backend exports local times without
+    # offset had four error findings for stops in the hour repeated when summer time ended.
+    from datetime import UTC, datetime
+
+    from tests.fixtures.tariff_world import T0
+
+    stop_h = (datetime(2026, 10, 25, tzinfo=UTC) - T0).total_seconds() / 3600 + stop_utc_h
+    w = World()
+    w.session("S1", stop_h - 1, cdr=False)
+    _stop_read_an_hour_late(w, "S1")
+    found = _flags(tmp_path, w)
+    assert (("timestamp_drift", "S1") in found) is flagged
+    if flagged:
+        assert '"backend_stopped_at_other_reading":null' in found[("timestamp_drift", "S1")]["evidence"]
