@@ -53,6 +53,10 @@ MALFORMED_FILE_RATE = 0.04   # share of eligible files that get 1-2 malformed re
 NO_STOP_VISIBLE_S = 2 * 3600
 # A charger is systematically slow to authorize only if more than one answer shows it.
 MIN_SLOW_AUTH_CALLS = 2
+# A charger clock running behind shows only in several stamped frames: one or two stamped
+# late may have sat in its offline queue (charger_clock_skew: min_samples = 5). An idle
+# charger that sent little more than its boot statuses is not labelled.
+MIN_SKEW_FRAMES = 5
 # OCPI Location status is pushed from the CSMS's state, which learns of a plug-in a second
 # or two after it happens (StatusNotification latency); a snapshot never shows it earlier.
 # Kept to seconds: a map trailing OCPP by a minute at two hourly snapshots in a row (a stop,

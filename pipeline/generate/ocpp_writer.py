@@ -20,6 +20,7 @@ from pipeline.generate.sessions import STEP_S, Session
 
 ENERGY = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
+STAMPED_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues", "TransactionEvent"})
 
 
 class ChargerFrames:
@@ -35,6 +36,7 @@ class ChargerFrames:
         self.msg = rng.randrange(1_000_000, 9_000_000)
         self.auth_count = 0
         self.frames = 0
+        self.stamped = 0  # frames whose payload carries the charger's own clock
 
     # -- primitives -----------------------------------------------------------
     def _id(self) -> str:
@@ -69,6 +71,8 @@ class ChargerFrames:
         """A CALL from the charger at true time ``t`` and the CSMS's CALLRESULT."""
         mid = self._id()
         rec = t + self.rng.uniform(0.05, 2.5)
+        if action in STAMPED_ACTIONS:
+            self.stamped += 1
         frame = f'[2,"{mid}","{action}",{payload}]'
         self._emit(rec, "in", frame)
         if retransmit and self.rng.random() < NOISE_RETRANSMIT:
@@ -125,6 +129,7 @@ class ChargerFrames:
         if self.v201:
             status = {"Preparing": "Occupied", "Charging": "Occupied", "SuspendedEV": "Occupied",
                       "Finishing": "Occupied"}.get(status, status)
+        self.stamped += 1
         self._status_frame(t + self.rng.uniform(0.05, 2.0), connector, status, self.ts(t), error)
 
     # -- sessions -------------------------------------------------------------------

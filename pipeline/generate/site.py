@@ -20,6 +20,7 @@ from pipeline.generate.ems_writer import INTERVAL_S, prorate, setpoints, write_e
 from pipeline.generate.faults import (
     EMS_MIN_VISIBLE_KWH,
     MALFORMED_FILE_RATE,
+    MIN_SKEW_FRAMES,
     MIN_SLOW_AUTH_CALLS,
     NEEDS_CDR,
     NO_STOP_VISIBLE_S,
@@ -379,7 +380,7 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
                 frames.session(s, rng)
         frames.write(cfg.landing / "ocpp", site.site_id, tz, malformed, cfg.landing)
         res.frames += frames.frames
-        if ch.charge_point_id in skews:
+        if ch.charge_point_id in skews and skew_visible(skews[ch.charge_point_id], frames.stamped):
             faults.append(FaultRow("charger_clock_skew", site.site_id, charge_point_id=ch.charge_point_id,
                                    detail=f"all payload timestamps {skews[ch.charge_point_id]:+.0f} s off the "
                                           "CSMS clock (received_at correct); backend uses CSMS time"))
@@ -475,6 +476,15 @@ def _detail(s: Session, change: float) -> str:
     if f == "token_invalid":
         return f"token {s.token[0]} {'revoked in the token snapshot' if s.form == 'revoked' else 'unknown to the token snapshot'}; charged via local authorization"
     return f
+
+
+def skew_visible(skew_s: float, stamped_frames: int) -> bool:
+    """Whether a charger clock ``skew_s`` off shows in its ``stamped_frames`` frames.
+
+    A stamp ahead of the CSMS receive time can only be the clock; a few stamped behind may
+    have sat in the offline queue, so a clock behind needs ``MIN_SKEW_FRAMES`` of them.
+    """
+    return skew_s > 0 or stamped_frames >= MIN_SKEW_FRAMES
 
 
 def published_status(sessions: list[Session], t: float) -> str:

@@ -8,7 +8,9 @@ Regressions (2026-11), each found by scoring the checks against ``truth/faults.c
 - an OCPI snapshot taken in the second of a plug-in showed CHARGING before the CSMS had
   received the StatusNotification: published status follows the CSMS, never leads it;
 - an EMS interval of 0.56 kWh read 22 % high (0.12 kWh) was labelled a mismatch, below
-  what a site meter can tell from noise (the check's 0.2 kWh floor).
+  what a site meter can tell from noise (the check's 0.2 kWh floor);
+- an idle charger whose one stamped frame ran 15 min behind was labelled clock-skewed: one
+  late stamp may have sat in the offline queue.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ import pytest
 from pipeline.generate import GenConfig, generate
 from pipeline.generate.faults import (
     EMS_MIN_VISIBLE_KWH,
+    MIN_SKEW_FRAMES,
     MIN_SLOW_AUTH_CALLS,
     NO_STOP_VISIBLE_S,
     OCPI_PUBLISH_LAG_S,
 )
-from pipeline.generate.site import published_status
+from pipeline.generate.site import published_status, skew_visible
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +134,18 @@ def test_tampered_ems_intervals_differ_beyond_meter_noise(net):
         gaps.append(abs(float(m.group(1)) - float(m.group(2))))
     assert min(gaps) >= EMS_MIN_VISIBLE_KWH - 1e-9, sorted(gaps)[:5]
     assert EMS_MIN_VISIBLE_KWH >= 2 * 0.2  # twice energy_attribution_mismatch's abs_kwh floor
+
+
+
+def test_a_clock_behind_is_labelled_only_where_frames_show_it():
+    import random
+
+    from pipeline.generate.network import Charger
+    from pipeline.generate.ocpp_writer import ChargerFrames
+
+    idle = ChargerFrames(Charger("CP-1", "1.6", "AC", "V", "M"), random.Random(1), skew_s=-900)
+    idle.boot(1000.0, [1, 2], with_1970=True)  # 1970 statuses say nothing about the clock
+    idle.heartbeat(2800.0)
+    assert idle.stamped == 2
+    assert not skew_visible(-900, idle.stamped) and skew_visible(+900, idle.stamped)
+    assert skew_visible(-900, MIN_SKEW_FRAMES)
