@@ -34,6 +34,7 @@ STAGE_OF = (
     ("review_report", "report"),
     ("recon_review", "report"),
     ("marts_", "marts"),
+    ("meta_file_days", "ingest"),
     ("meta_", "checks"),
     ("recon_", "checks"),
 )
@@ -145,6 +146,7 @@ def run_size(evses: int, days: int, seed: int) -> dict:
         "wall_s": round(wall, 2), "pipeline_s": round(out["wall_s"], 2),
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "rows": out["rows"], "peak_rss_mb": round(peak_kb / 1024),
+        "slowest_steps_s": {k: round(v, 2) for k, v in sorted(out["steps"].items(), key=lambda kv: -kv[1])[:12]},
         "raw_read_lower_bound": lower,
         "ratio_to_lower_bound": round(out["wall_s"] / max(lower["seconds"], 1e-6), 1),
     }
