@@ -239,6 +239,10 @@ def _out_of_range_times(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
     return frame, checked
 
 
+# Rows validated per polars frame: bounds the contract's memory on the largest tables.
+CONTRACT_CHUNK_ROWS = 2_000_000
+
+
 def enforce(
     conn: duckdb.DuckDBPyConnection,
     table: str,
@@ -279,18 +283,28 @@ def enforce(
     select = ", ".join([f"rowid as {_ROWID}", *_LINEAGE, *(f'"{c}"' for c in wanted)])
     if has_sql_reasons:
         select += f", coalesce({REJECT_REASONS_COLUMN}, [])::varchar[] as _sql_reasons"
-    frame = conn.sql(f"select {select} from {table} order by rowid").pl()
-    if not has_sql_reasons:
-        frame = frame.with_columns(pl.lit([], dtype=pl.List(pl.String)).alias("_sql_reasons"))
-    frame, checked = _out_of_range_times(frame)
-    fails = failing_rows(checked.drop(_ROWID, "_sql_reasons"), model)
-    # Every reason in one reject row: what SQL could not type and what the model refused.
-    bad = (frame.with_row_index("_row").join(fails, on="_row", how="left")
-           .with_columns(pl.concat_list(pl.col("_sql_reasons"),
-                                        pl.col("reasons").fill_null(pl.lit([], dtype=pl.List(pl.String))))
-                         .alias("reasons"))
-           .filter(pl.col("reasons").list.len() > 0)
-           .select(_ROWID, *_LINEAGE, "reasons"))
+    # rowids keep their gaps after deletes (route_rejects): slice up to the largest one
+    end = conn.execute(f"select coalesce(max(rowid) + 1, 0) from {table}").fetchall()[0][0]
+    bads = []
+    # In slices of rowid: an OCPP night is tens of millions of rows, and a whole-table
+    # polars frame would cost more memory than DuckDB itself is allowed.
+    for lo in range(0, max(end, 1), CONTRACT_CHUNK_ROWS):
+        frame = conn.sql(
+            f"select {select} from {table} where rowid >= $lo and rowid < $hi order by rowid",
+            params={"lo": lo, "hi": lo + CONTRACT_CHUNK_ROWS},
+        ).pl()
+        if not has_sql_reasons:
+            frame = frame.with_columns(pl.lit([], dtype=pl.List(pl.String)).alias("_sql_reasons"))
+        frame, checked = _out_of_range_times(frame)
+        fails = failing_rows(checked.drop(_ROWID, "_sql_reasons"), model)
+        # Every reason in one reject row: what SQL could not type and what the model refused.
+        bads.append(frame.with_row_index("_row").join(fails, on="_row", how="left")
+                    .with_columns(pl.concat_list(pl.col("_sql_reasons"),
+                                                 pl.col("reasons").fill_null(pl.lit([], dtype=pl.List(pl.String))))
+                                  .alias("reasons"))
+                    .filter(pl.col("reasons").list.len() > 0)
+                    .select(_ROWID, *_LINEAGE, "reasons"))
+    bad = pl.concat(bads) if bads else pl.DataFrame()
     if bad.height:
         _quarantine(conn, table, source, "contract", bad, raw_table or RAW_TABLE_OF.get(table), cascade)
     if has_sql_reasons:
