@@ -71,13 +71,20 @@ def _forget(conn: duckdb.DuckDBPyConnection, files: list[DataFile]) -> None:
     conn.execute("delete from meta.files where source_file in (select unnest($f))", {"f": rels})
 
 
-def ingest_file(conn: duckdb.DuckDBPyConnection, f: DataFile, digest: str, opts: dict) -> tuple[int, int, int]:
-    """Load one file inside a transaction, so a crash never leaves half a file behind."""
+def ingest_file(
+    conn: duckdb.DuckDBPyConnection, f: DataFile, digest: str, opts: dict, known: bool = True
+) -> tuple[int, int, int]:
+    """Load one file inside a transaction, so a crash never leaves half a file behind.
+
+    ``known``: an earlier version of the file was ingested, so its rows must go first; a
+    new file has none, and skipping the deletes keeps thousands of small files cheap.
+    """
     loaded = load_file(f, opts)
     now = datetime.now(UTC)
     conn.execute("begin transaction")
     try:
-        _forget(conn, [f])
+        if known:
+            _forget(conn, [f])
         if loaded.rows and loaded.table:
             batch = to_arrow(loaded.table, f.rel, loaded.rows)
             batch = batch.append_column("ingested_at", pa.array([now] * batch.num_rows, pa.timestamp("us", tz="UTC")))
@@ -341,6 +348,6 @@ def ingest_landing(
             if batch_bytes >= OCPP_BATCH_BYTES:
                 flush()
             continue
-        report.add(*ingest_file(conn, f, digest, opts))
+        report.add(*ingest_file(conn, f, digest, opts, known=before is not None))
     flush()
     return report
