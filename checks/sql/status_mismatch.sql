@@ -97,17 +97,32 @@ judged_snapshot as (
     group by evse_uid, snapshot_at
 ),
 
-runs as (
+neighbours as (
     select
         *,
         lag(snapshot_at) over w as prev_snapshot_at,
         lead(snapshot_at) over w as next_snapshot_at,
-        -- a new episode at every snapshot that is not a disagreement
-        sum(case when agrees = false then 0 else 1 end) over (
-            partition by evse_uid order by snapshot_at rows between unbounded preceding and current row
-        ) as grp
+        lag(ocpi_status) over w as prev_ocpi_status,
+        lag(published_status) over w as prev_published_status,
     from judged_snapshot
     window w as (partition by evse_uid order by snapshot_at)
+),
+
+runs as (
+    select
+        *,
+        -- a new episode at every snapshot that is not a disagreement, and where the
+        -- disagreement itself changed (the charger or the map moved on between two
+        -- snapshots): two unrelated disagreements are not one long outage
+        sum(case
+            when agrees is distinct from false then 1
+            when prev_ocpi_status is distinct from ocpi_status
+                or prev_published_status is distinct from published_status then 1
+            else 0
+        end) over (
+            partition by evse_uid order by snapshot_at rows between unbounded preceding and current row
+        ) as grp
+    from neighbours
 ),
 
 episodes as (

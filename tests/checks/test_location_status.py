@@ -156,3 +156,14 @@ def test_status_map():
     assert agrees("AVAILABLE", "1.6", "Charging") is False
     assert agrees("INOPERATIVE", "1.6", "Faulted") is True
     assert agrees("AVAILABLE", "1.6", "Vendor") is None
+
+
+def test_two_different_disagreements_in_a_row_are_not_one_long_episode(conn):
+    """Faulted just before one snapshot, then the map shows out-of-order after the charger
+    recovered: two disagreements, not one outage from the first to the last."""
+    status(conn, 7, "Available")
+    status(conn, 9.95, "Faulted", "GroundFailure")  # 3 min before the 10:00 snapshot
+    status(conn, 10.5, "Available")
+    snapshots(conn, hourly({11: "OUTOFORDER"}))
+    rows = run(conn)
+    assert [r[1] for r in rows] == [at(10.5)]
