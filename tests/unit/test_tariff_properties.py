@@ -65,7 +65,26 @@ def test_price_never_decreases_when_energy_or_time_grows(tariff, energy, more_en
     base = total([make_period(START, energy, time_s, parking_s, 10)], tariff)
     assert total([make_period(START, energy + more_energy, time_s, parking_s, 10)], tariff) >= base
     assert total([make_period(START, energy, time_s + more_time, parking_s, 10)], tariff) >= base
-    assert total([make_period(START, energy, time_s, parking_s + more_time, 10)], tariff) >= base
+    if parking_s > 0:
+        # From no parking to some parking, OCPI 2.2.1 (bugfixes) moves the step_size
+        # rounding from the charging-time total to the parking total, which can lower
+        # the price (e.g. TIME 0.01/h step 60 s, free parking: the rounded-up minute of
+        # charging time goes away). Once parking exists, more of it never costs less.
+        assert total([make_period(START, energy, time_s, parking_s + more_time, 10)], tariff) >= base
+
+
+def test_first_parking_second_moves_the_time_rounding():
+    """The one documented non-monotonic case: the step_size rounding moves to parking."""
+    tariff = tariff_from_ocpi({
+        "country_code": "NL", "party_id": "CLN", "id": "P", "currency": "EUR",
+        "last_updated": "2024-01-01T00:00:00Z",
+        "elements": [{"price_components": [
+            {"type": "PARKING_TIME", "price": 0.00, "step_size": 1, "vat": 20},
+            {"type": "TIME", "price": 0.01, "step_size": 60, "vat": 20}]}]})
+    without = total([make_period(START, Decimal("1"), 1, 0, 10)], tariff)
+    with_parking = total([make_period(START, Decimal("1"), 1, 1, 10)], tariff)
+    assert without == Decimal("0.01") / 60  # 1 s of charging billed as a whole minute
+    assert with_parking < without
 
 
 @settings(max_examples=200, deadline=None)
