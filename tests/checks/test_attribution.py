@@ -10,7 +10,15 @@ from pipeline.config import load_options
 from pipeline.flags import build_flags
 from pipeline.sql import build_table
 from pipeline.warehouse import connect
-from tests.checks.lineage_seed import T0, add_ems, add_samples, add_session, add_site, create_tables, findings
+from tests.checks.lineage_seed import (
+    T0,
+    add_ems,
+    add_samples,
+    add_session,
+    add_site,
+    create_tables,
+    findings,
+)
 
 M = dt.timedelta(minutes=1)
 

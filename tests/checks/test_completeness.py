@@ -8,7 +8,14 @@ from checks.completeness import RULES
 from pipeline.config import load_options
 from pipeline.flags import build_flags
 from pipeline.warehouse import connect
-from tests.checks.lineage_seed import T0, add_samples, add_session, add_site, create_tables, findings
+from tests.checks.lineage_seed import (
+    T0,
+    add_samples,
+    add_session,
+    add_site,
+    create_tables,
+    findings,
+)
 
 M = dt.timedelta(minutes=1)
 NO_STOP = {"has_stop": False, "stopped_at": None, "stop_received_at": None, "meter_stop_kwh": None,
