@@ -25,6 +25,7 @@ demo: setup
 
 test: setup
 	@mkdir -p $(DAGSTER_HOME) && touch $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/ruff check pipeline assets checks tests benchmarks
 	$(BIN)/python -m pytest
 
 dev: setup
@@ -35,7 +36,7 @@ bench: setup
 	$(BIN)/python benchmarks/run.py
 
 lint: setup
-	$(BIN)/ruff check pipeline assets checks tests
+	$(BIN)/ruff check pipeline assets checks tests benchmarks
 
 clean:
 	rm -rf $(VENV) .dagster_home data/landing data/truth data/warehouse.duckdb data/reports
