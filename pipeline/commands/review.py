@@ -68,6 +68,20 @@ def _open(args: argparse.Namespace, read_only: bool):
     return connect(settings.warehouse, read_only=read_only)
 
 
+def _open_queue(args: argparse.Namespace, read_only: bool):
+    """The warehouse connection when it holds a review queue, else (None, exit code)."""
+    from pipeline.review import table_exists
+
+    conn = _open(args, read_only=read_only)
+    if conn is None:
+        return None, 2
+    if not table_exists(conn, "recon.review"):
+        print("no review queue yet (run `chargeline run`)", file=sys.stderr)
+        conn.close()
+        return None, 1
+    return conn, 0
+
+
 def _json_default(value):
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -107,15 +121,12 @@ def run_list(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from pipeline.review import AmbiguousKey, KeyNotFound, item, resolve_key, table_exists
+    from pipeline.review import AmbiguousKey, KeyNotFound, item, resolve_key
 
-    conn = _open(args, read_only=True)
+    conn, code = _open_queue(args, read_only=True)
     if conn is None:
-        return 2
+        return code
     with conn:
-        if not table_exists(conn, "recon.review"):
-            print("no review queue yet (run `chargeline run`)", file=sys.stderr)
-            return 1
         try:
             detail = item(conn, resolve_key(conn, args.key))
         except (KeyNotFound, AmbiguousKey) as exc:
@@ -153,15 +164,12 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_set(args: argparse.Namespace) -> int:
-    from pipeline.review import AmbiguousKey, KeyNotFound, set_status, table_exists
+    from pipeline.review import AmbiguousKey, KeyNotFound, set_status
 
-    conn = _open(args, read_only=False)
+    conn, code = _open_queue(args, read_only=False)
     if conn is None:
-        return 2
+        return code
     with conn:
-        if not table_exists(conn, "recon.review"):
-            print("no review queue yet (run `chargeline run`)", file=sys.stderr)
-            return 1
         try:
             d = set_status(conn, args.key, args.status, note=args.note, reviewer=args.reviewer)
         except (KeyNotFound, AmbiguousKey) as exc:
