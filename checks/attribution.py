@@ -9,7 +9,6 @@ from pipeline.flags import FlagRule
 RULES = [
     FlagRule(
         check="energy_attribution_mismatch",
-        sql="checks/sql/energy_attribution_mismatch.sql",
         requires=("recon.site_intervals", "recon.session_intervals", "lineage.sessions"),
         description="the site EMS measured a different EV energy for an interval than its sessions add up to",
     ),

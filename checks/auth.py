@@ -9,7 +9,6 @@ from pipeline.flags import FlagRule
 RULES = [
     FlagRule(
         check="auth_latency",
-        sql="checks/sql/auth_latency.sql",
         requires=("staging.ocpp_authorizations", "staging.evses", "staging.sites", "lineage.transactions",
                   "lineage.sessions"),
         description="Authorize CALL -> CALLRESULT round trips slower than the tolerance on a charger",

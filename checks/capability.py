@@ -11,7 +11,6 @@ from pipeline.flags import FlagRule
 RULES = [
     FlagRule(
         check="capability_mismatch",
-        sql="checks/sql/capability_mismatch.sql",
         requires=("staging.location_evse_status", "staging.evses", "staging.sites", "staging.ocpp_meter_values"),
         description="OCPI connector power differs from the registry or from the power the charger delivered",
     ),

@@ -9,7 +9,6 @@ from pipeline.flags import FlagRule
 RULES = [
     FlagRule(
         check="incomplete_session",
-        sql="checks/sql/incomplete_session.sql",
         requires=("lineage.sessions", "lineage.transactions", "staging.ocpp_meter_values"),
         description="no stop recorded, stop only from the offline queue, or charging interrupted",
     ),

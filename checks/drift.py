@@ -10,13 +10,11 @@ from pipeline.flags import FlagRule
 RULES = [
     FlagRule(
         check="charger_clock_skew",
-        sql="checks/sql/charger_clock_skew.sql",
         requires=("recon.charger_clock",),
         description="a charger's payload timestamps run systematically ahead of or behind the CSMS clock",
     ),
     FlagRule(
         check="timestamp_drift",
-        sql="checks/sql/timestamp_drift.sql",
         requires=("lineage.sessions", "lineage.transactions", "recon.charger_clock"),
         description="start or stop differs between OCPP (skew-corrected), backend and CDR beyond tolerance",
     ),

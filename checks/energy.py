@@ -10,7 +10,6 @@ from pipeline.flags import FlagRule
 RULES = [
     FlagRule(
         check="energy_mismatch",
-        sql="checks/sql/energy_mismatch.sql",
         requires=("lineage.sessions", "lineage.transactions", "lineage.match_cdrs", "staging.evses"),
         description="OCPP metered, backend and CDR energy disagree beyond meter resolution",
     ),

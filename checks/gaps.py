@@ -9,25 +9,21 @@ from pipeline.flags import FlagRule
 RULES = [
     FlagRule(
         check="missing_cdr",
-        sql="checks/sql/missing_cdr.sql",
         requires=("lineage.sessions",),
         description="a completed, billable session has no CDR",
     ),
     FlagRule(
         check="orphan_cdr",
-        sql="checks/sql/orphan_cdr.sql",
         requires=("lineage.sessions",),
         description="a live CDR matches no OCPP transaction and no backend session",
     ),
     FlagRule(
         check="missing_backend_session",
-        sql="checks/sql/missing_backend_session.sql",
         requires=("lineage.sessions",),
         description="the charger ran a transaction the backend has no session for",
     ),
     FlagRule(
         check="duplicate_cdr",
-        sql="checks/sql/duplicate_cdr.sql",
         requires=("lineage.sessions", "lineage.match_cdrs"),
         description="more than one live (non-credited) CDR bills one session",
     ),

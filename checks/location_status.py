@@ -12,7 +12,6 @@ from pipeline.models.status_map import sql_params
 RULES = [
     FlagRule(
         check="status_mismatch",
-        sql="checks/sql/status_mismatch.sql",
         requires=("staging.location_evse_status", "recon.status_timeline", "lineage.transactions"),
         description="published OCPI EVSE status disagreed with the OCPP status for longer than the tolerance",
         params=lambda _options: sql_params(),

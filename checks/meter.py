@@ -9,7 +9,6 @@ from pipeline.flags import FlagRule
 RULES = [
     FlagRule(
         check="meter_anomaly",
-        sql="checks/sql/meter_anomaly.sql",
         requires=("lineage.sessions", "lineage.transactions", "staging.evses"),
         description="register rollback/reset, negative energy, energy above the EVSE's power, unit confusion",
     ),

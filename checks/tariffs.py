@@ -13,19 +13,16 @@ _NEEDS = ("recon.session_prices", "lineage.sessions")
 RULES = [
     FlagRule(
         check="stale_tariff",
-        sql="checks/sql/stale_tariff.sql",
         requires=_NEEDS,
         description="the CDR was priced with a tariff version not in force at session start",
     ),
     FlagRule(
         check="tariff_changed_during_session",
-        sql="checks/sql/tariff_changed_during_session.sql",
         requires=_NEEDS,
         description="a new version of the session's tariff came into force between start and stop",
     ),
     FlagRule(
         check="cost_mismatch",
-        sql="checks/sql/cost_mismatch.sql",
         requires=_NEEDS,
         description="CDR total (excl. VAT) differs from the engine's price under the CDR's own tariff",
     ),

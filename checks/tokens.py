@@ -10,7 +10,6 @@ from pipeline.flags import FlagRule
 RULES = [
     FlagRule(
         check="token_invalid",
-        sql="checks/sql/token_invalid.sql",
         requires=("staging.tokens", "lineage.sessions", "lineage.transactions", "staging.ocpp_authorizations",
                   "staging.ocpp_transaction_events", "staging.ocpp_calls"),
         description="the session's token was unknown, invalid or revoked at session start",

@@ -51,7 +51,8 @@ class FlagRule:
     Parameters
     ----------
     check : the contract's check name (``recon.flags.check``).
-    sql : repository-relative path of the SELECT returning ``FINDING_COLUMNS``.
+    sql : repository-relative path of the SELECT returning ``FINDING_COLUMNS``; by
+        convention ``checks/sql/<check>.sql``, which is the default.
     guards : asset key the Dagster asset check is attached to (besides ``recon_flags``).
     requires : tables the rule reads that may legitimately be absent (optional inputs such
         as ``staging.tokens``); the rule yields nothing when one is missing.
@@ -62,12 +63,16 @@ class FlagRule:
     """
 
     check: str
-    sql: str
+    sql: str = ""
     guards: str = "recon_flags"
     requires: tuple[str, ...] = ()
     blocking: bool = False
     description: str = ""
     params: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.sql:
+            object.__setattr__(self, "sql", f"checks/sql/{self.check}.sql")
 
 
 def collect_rules() -> list[FlagRule]:
