@@ -12,6 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.ingest.files import DataFile, discover, iter_lines
+from pipeline.ingest.formats import LogPattern, log_pattern
 from pipeline.ingest.sources import RAW_TABLES, SOURCE_TABLES, Reject, load_file, to_arrow
 from pipeline.sql import execute, load_sql
 
@@ -34,6 +35,8 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
     # how many records of a file reached their record-level staging table).
     conn.execute("alter table quarantine.rejects add column if not exists staging_table varchar")
     conn.execute("alter table meta.files add column if not exists records_staged bigint")
+    # Text-log lines that are not frames (notices, prose): counted here, not records.
+    conn.execute("alter table meta.files add column if not exists lines_skipped bigint default 0")
     for table, cols in RAW_TABLES.items():
         conn.execute(
             f"create table if not exists {table} "
@@ -171,13 +174,25 @@ def ingest_ocpp_batch(
     now = datetime.now(UTC)
     cols: dict[str, list] = {"source_file": [], "record_no": [], "is_log": [], "line": []}
     rejects: list[tuple[str, Reject]] = []
-    read_by_file: dict[str, int | None] = {}
+    lines_by_file: dict[str, int] = {}
+    rejected_early: dict[str, int] = {}
     direct: list[DataFile] = []
+    # Text logs: each file's line pattern (numbered per distinct pattern) and the charger
+    # its path names; JSONL files have neither.
+    patterns: dict[LogPattern, int] = {}
+    file_pattern: dict[str, int | None] = {}
+    file_charger: dict[str, str | None] = {}
+    for f, _, _, _ in batch:
+        if f.kind == ".log":
+            lp = log_pattern(opts, f.rel)
+            file_pattern[f.rel] = patterns.setdefault(lp, len(patterns))
+            file_charger[f.rel] = lp.path_charger(f.rel)
+        else:
+            file_pattern[f.rel], file_charger[f.rel] = None, None
     for f, _, data, _ in batch:
         if data is not None and not f.is_gzip and _is_utf8(data):
             # plain UTF-8 text: DuckDB reads and splits it itself, far faster than Python
             direct.append(f)
-            read_by_file[f.rel] = None
             continue
         file_rejects: list[Reject] = []
         if data is None:
@@ -191,7 +206,7 @@ def ingest_ocpp_batch(
         cols["is_log"].extend([f.kind == ".log"] * len(lines))
         cols["line"].extend(lines)
         rejects.extend((f.rel, r) for r in file_rejects)
-        read_by_file[f.rel] = len(lines) + len(file_rejects)
+        rejected_early[f.rel] = len(file_rejects)
     table = pa.table({
         "source_file": pa.array(cols["source_file"], pa.string()),
         "record_no": pa.array(cols["record_no"], pa.int64()),
@@ -204,6 +219,11 @@ def ingest_ocpp_batch(
         "path": [str(f.path) for f in direct],
         "source_file": [f.rel for f in direct],
         "is_log": pa.array([f.kind == ".log" for f in direct], pa.bool_()),
+    }))
+    conn.register("_file_patterns", pa.table({
+        "source_file": pa.array(list(file_pattern), pa.string()),
+        "pattern_no": pa.array(list(file_pattern.values()), pa.int32()),
+        "path_charger": pa.array([file_charger[r] for r in file_pattern], pa.string()),
     }))
     # Same line rules as _split_lines: split on LF, drop a trailing CR and a leading BOM,
     # skip blank lines (they are not records).
@@ -225,25 +245,45 @@ def ingest_ocpp_batch(
                    else trim(line, ' ' || chr(9) || chr(13) || chr(65279)) <> '' end
         union all
     """ if direct else ""
+    lines_sql = direct_sql + "select source_file, record_no, is_log, line from _python_lines"
+    if patterns:
+        # only text logs need the pattern columns: a JSONL-only batch keeps the plain split
+        lines_sql = ("select l.*, p.pattern_no, p.path_charger from (" + lines_sql + ") as l "
+                     "left join _file_patterns as p using (source_file)")
+    else:
+        lines_sql = ("select *, null::integer as pattern_no, null::varchar as path_charger from ("
+                     + lines_sql + ")")
     conn.execute(
-        "create or replace temp table _ocpp_lines as " + direct_sql
-        + "select source_file, record_no, is_log, line from _python_lines",
+        "create or replace temp table _ocpp_lines as " + lines_sql,
         {"paths": [str(f.path) for f in direct]} if direct else None,
     ).fetchall()
     conn.unregister("_python_lines")
+    conn.execute("""
+        create or replace temp table _ocpp_log_fields (
+            source_file varchar, record_no bigint, line varchar, is_frame boolean, received_at varchar,
+            received_tz varchar, charge_point_id varchar, direction varchar, ocpp_version varchar,
+            frame_text varchar)""")
+    log_sql = load_sql("assets/sql/raw/ocpp_log_lines.sql")
+    for lp, no in patterns.items():
+        execute(conn, "insert into _ocpp_log_fields by name\n" + log_sql, {"pattern_no": no, **lp.params()})
     for rel, n in conn.execute("""
-        select d.source_file, count(l.record_no) from _direct_files as d
+        select f.source_file, count(l.record_no) from _file_patterns as f
         left join _ocpp_lines as l using (source_file) group by all
     """).fetchall():
-        read_by_file[rel] = n
+        lines_by_file[rel] = n
+    skipped_by_file = dict(conn.execute(
+        "select source_file, count(*) from _ocpp_log_fields where not is_frame group by all").fetchall())
     conn.unregister("_direct_files")
+    conn.unregister("_file_patterns")
+    # A record is a JSONL line or a frame line of a log; other log lines are only counted.
+    read_by_file = {rel: n - skipped_by_file.get(rel, 0) + rejected_early.get(rel, 0)
+                    for rel, n in lines_by_file.items()}
     max_chars = int(opts.get("reject_raw_max_chars", 2000))
     conn.execute("begin transaction")
     try:
         # only files seen before have rows to replace: new files skip the deletes
         _forget(conn, [f for f, _, _, known in batch if known])
-        execute(conn, "create or replace temp table _ocpp_parsed as\n" + load_sql("assets/sql/raw/ocpp_frames.sql"),
-                {"log_tz": opts.get("ocpp_log_time_zone", "UTC")})
+        execute(conn, "create or replace temp table _ocpp_parsed as\n" + load_sql("assets/sql/raw/ocpp_frames.sql"))
         conn.execute("""
             insert into raw.ocpp_frames by name
             select source_file, record_no, received_at, received_tz, charge_point_id, direction,
@@ -275,13 +315,14 @@ def ingest_ocpp_batch(
             "content_hash": [digest for _, digest, _, _ in batch],
             "size_bytes": pa.array([f.path.stat().st_size for f, _, _, _ in batch], pa.int64()),
             "records_read": pa.array([read_by_file[f.rel] for f, _, _, _ in batch], pa.int64()),
+            "lines_skipped": pa.array([skipped_by_file.get(f.rel, 0) for f, _, _, _ in batch], pa.int64()),
         })
         conn.register("_files", files)
         conn.execute("""
             insert into meta.files (source, source_file, content_hash, size_bytes, ingested_at,
-                                    records_read, records_loaded, records_rejected)
+                                    records_read, records_loaded, records_rejected, lines_skipped)
             select f.source, f.source_file, f.content_hash, f.size_bytes, $now, f.records_read,
-                   coalesce(p.loaded, 0), f.records_read - coalesce(p.loaded, 0)
+                   coalesce(p.loaded, 0), f.records_read - coalesce(p.loaded, 0), f.lines_skipped
             from _files as f
             left join (
                 select source_file::varchar as source_file, count(*) filter (where len(reasons) = 0) as loaded
@@ -295,6 +336,7 @@ def ingest_ocpp_batch(
         conn.unregister("_files")
         conn.execute("drop table _ocpp_parsed")
         conn.execute("drop table _ocpp_lines")
+        conn.execute("drop table _ocpp_log_fields")
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")

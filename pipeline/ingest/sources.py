@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +33,7 @@ class Loaded:
     table: str | None  # raw table the rows go to (None when nothing readable)
     rows: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
+    skipped: int = 0  # lines that are not records (text-log notices): counted, not rejected
 
     @property
     def records_read(self) -> int:
@@ -145,17 +145,22 @@ def load_ems(f: DataFile, data: bytes, opts: dict) -> Loaded:
 
 # --- OCPP -----------------------------------------------------------------------------
 
-# `ocpp` package logger lines: "<date> <time> LEVEL (thread) [logger] CP-ID: receive message [...]"
-_LOG_LINE = re.compile(
-    r"^(?P<ts>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?)\s+\w+\s+\([^)]*\)\s+\[[^\]]*\]\s+"
-    r"(?P<cp>[^:\s]+):\s+(?P<verb>receive message|send)\s+(?P<frame>\[.*\])\s*$"
-)
-
-
 def load_ocpp(f: DataFile, data: bytes, opts: dict) -> Loaded:
+    """One OCPP file by the same SQL the batch ingest runs (``pipeline.ingest.run``).
+
+    The night loads OCPP files in batches; this single-file path serves tests and tools
+    and must read every line exactly as the batch does.
+    """
+    import duckdb
+
+    from pipeline.ingest.formats import log_pattern
+    from pipeline.sql import execute, load_sql
+
     out = Loaded("raw.ocpp_frames")
-    log_tz = opts.get("ocpp_log_time_zone", "UTC")
     is_log = f.kind == ".log"
+    lp = log_pattern(opts, f.rel) if is_log else None
+    nos: list[int] = []
+    lines: list[str] = []
     for no, raw in iter_lines(data):
         if not raw.strip():
             continue
@@ -164,47 +169,39 @@ def load_ocpp(f: DataFile, data: bytes, opts: dict) -> Loaded:
         except UnicodeDecodeError:
             out.rejects.append(Reject(no, _text(raw), ["invalid UTF-8"]))
             continue
-        if is_log:
-            m = _LOG_LINE.match(line)
-            if not m:
-                # the ocpp logger also writes lines that are not frames (connection notices)
-                out.rejects.append(Reject(no, line[:2000], ["log line is not an OCPP frame"]))
-                continue
-            try:
-                # the raw column is JSON: an invalid frame would fail the whole file's insert
-                frame = json.loads(m["frame"])
-            except (ValueError, RecursionError):
-                out.rejects.append(Reject(no, line[:2000], ["log frame is not valid JSON"]))
-                continue
-            out.rows.append({
-                "record_no": no, "received_at": m["ts"].replace(",", "."), "received_tz": log_tz,
-                "charge_point_id": m["cp"], "direction": "in" if m["verb"] == "receive message" else "out",
-                "ocpp_version": None, "frame": json.dumps(frame, separators=(",", ":")),
-            })
-            continue
-        try:
-            obj = json.loads(line.lstrip("\ufeff"))
-        except (ValueError, RecursionError) as exc:
-            out.rejects.append(Reject(no, line[:2000], [f"invalid JSON: {exc.__class__.__name__}"]))
-            continue
-        if not isinstance(obj, dict):
-            out.rejects.append(Reject(no, line[:2000], ["line is not a JSON object"]))
-            continue
-        frame = obj.get("frame")
-        if isinstance(frame, str):
-            try:
-                frame = json.loads(frame)
-            except ValueError:
-                out.rejects.append(Reject(no, line[:2000], ["frame string is not JSON"]))
-                continue
-        if not isinstance(frame, list):
-            out.rejects.append(Reject(no, line[:2000], ["frame is not an OCPP-J array"]))
-            continue
-        out.rows.append({
-            "record_no": no, "received_at": _str(obj.get("received_at")), "received_tz": None,
-            "charge_point_id": _str(obj.get("charge_point_id")), "direction": _str(obj.get("direction")),
-            "ocpp_version": _str(obj.get("ocpp_version")), "frame": json.dumps(frame, separators=(",", ":")),
-        })
+        nos.append(no)
+        lines.append(line.lstrip("\ufeff") if no == 1 else line)
+    conn = duckdb.connect(":memory:")
+    try:
+        conn.register("_lines", pa.table({
+            "source_file": pa.array([f.rel] * len(lines), pa.string()),
+            "record_no": pa.array(nos, pa.int64()),
+            "is_log": pa.array([is_log] * len(lines), pa.bool_()),
+            "line": pa.array(lines, pa.large_string()),
+            "pattern_no": pa.array([0 if is_log else None] * len(lines), pa.int32()),
+            "path_charger": pa.array([lp.path_charger(f.rel) if lp else None] * len(lines), pa.string()),
+        }))
+        conn.execute("create temp table _ocpp_lines as select * from _lines")
+        conn.execute("""create temp table _ocpp_log_fields (
+            source_file varchar, record_no bigint, line varchar, is_frame boolean, received_at varchar,
+            received_tz varchar, charge_point_id varchar, direction varchar, ocpp_version varchar,
+            frame_text varchar)""")
+        if lp:
+            execute(conn, "insert into _ocpp_log_fields by name\n" + load_sql("assets/sql/raw/ocpp_log_lines.sql"),
+                    {"pattern_no": 0, **lp.params()})
+        out.skipped = conn.execute("select count(*) from _ocpp_log_fields where not is_frame").fetchall()[0][0]
+        parsed = conn.execute("select record_no, received_at, received_tz, charge_point_id, direction, "
+                              "ocpp_version, frame::varchar, line, reasons from ("
+                              + load_sql("assets/sql/raw/ocpp_frames.sql") + ") order by record_no").fetchall()
+    finally:
+        conn.close()
+    for no, at, tz, cp, direction, version, frame, line, reasons in parsed:
+        if reasons:
+            out.rejects.append(Reject(no, line[:2000], list(reasons)))
+        else:
+            out.rows.append({"record_no": no, "received_at": at, "received_tz": tz, "charge_point_id": cp,
+                             "direction": direction, "ocpp_version": version, "frame": frame})
+    out.rejects.sort(key=lambda r: r.record_no or 0)
     return out
 
 

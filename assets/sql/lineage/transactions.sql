@@ -136,6 +136,7 @@ tx_201 as (
         arg_min(stop_reason, coalesce(seq_no, 0)) filter (where event_type = 'ended') as stop_reason,
         bool_or(event_type = 'started') as has_start,
         bool_or(event_type = 'ended') as has_stop,
+        coalesce(bool_or(is_offline) filter (where event_type = 'ended'), false) as stop_sent_offline,
         false as is_restarted_start,
         count(*) filter (where event_type = 'ended') as n_stops,
         max(seq_no) - min(seq_no) + 1 <> count(distinct seq_no) as has_seq_gap,
@@ -383,8 +384,10 @@ select
     stop_reason,
     has_start,
     has_stop,
+    -- 2.0.1 marks an event that happened offline; one sent the moment the link came back
+    -- shows no queueing delay
     coalesce(has_stop and not stop_is_epoch and stop_queued_ms > $offline_queue_s * 1000, false)
-        as stop_from_offline_queue,
+        or coalesce(stop_sent_offline, false) as stop_from_offline_queue,
     is_restarted_start,
     n_meter_samples,
     max_power_kw,
@@ -401,7 +404,8 @@ select
         case when n_stops > 1 then 'duplicate_stop' end,
         case when has_seq_gap then 'seq_no_gap' end,
         case when has_stop and energy_basis = 'none' then 'energy_unknown' end,
-        case when has_stop and not stop_is_epoch and stop_queued_ms > $offline_queue_s * 1000
+        case when (has_stop and not stop_is_epoch and stop_queued_ms > $offline_queue_s * 1000)
+                or coalesce(stop_sent_offline, false)
             then 'stop_from_offline_queue' end,
     ], lambda a: a is not null) as anomalies,
     transaction_ids,

@@ -1,6 +1,7 @@
--- One OCPP record per landing line, read set-based from `_ocpp_lines`
--- (source_file, record_no, is_log, line). Returns every line with either its envelope
--- fields or the reasons it cannot be read; the loader splits the two.
+-- One OCPP record per JSONL line of `_ocpp_lines` (source_file, record_no, is_log, line)
+-- and per frame line of a text log (`_ocpp_log_fields`, from raw/ocpp_log_lines.sql).
+-- Returns every record with either its envelope fields or the reasons it cannot be read;
+-- the loader splits the two.
 -- Each JSON line is parsed as few times as possible: this runs on every frame of the night.
 with jsonl as (
     select
@@ -43,40 +44,29 @@ jsonl_frames as (
     from jsonl_fields
 ),
 
-logs as (
-    select
-        source_file,
-        record_no,
-        line,
-        regexp_extract(
-            line,
-            '^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?)\s+\w+\s+\([^)]*\)\s+\[[^\]]*\]\s+([^:\s]+):\s+(receive message|send)\s+(\[.*\])\s*$',
-            ['ts', 'cp', 'verb', 'frame']
-        ) as m,
-    from _ocpp_lines
-    where is_log
-),
-
 log_frames as (
+    -- text-log lines a line pattern read as frames (raw/ocpp_log_lines.sql)
     select
         source_file,
         record_no,
         line,
         true as is_json,
         true as is_object,
-        nullif(replace(m.ts, ',', '.'), '') as received_at,
-        nullif(m.cp, '') as charge_point_id,
-        case m.verb when 'receive message' then 'in' when 'send' then 'out' end as direction,
-        null::varchar as ocpp_version,
-        nullif(m.frame, '') as frame_text,
+        received_at,
+        received_tz,
+        charge_point_id,
+        direction,
+        ocpp_version,
+        frame_text,
         false as frame_is_array,
-    from logs
+    from _ocpp_log_fields
+    where is_frame
 ),
 
 unioned as (
     select *, null::varchar as received_tz, false as is_log from jsonl_frames
     union all by name
-    select *, $log_tz as received_tz, true as is_log from log_frames
+    select *, true as is_log from log_frames
 ),
 
 judged as (
@@ -102,7 +92,6 @@ select
     case when frame_ok then frame_text::json end as frame,
     line,
     list_filter([
-        case when is_log and frame_text is null then 'log line is not an OCPP frame' end,
         case when not is_log and not is_json then 'invalid JSON' end,
         case when not is_log and is_json and not is_object then 'line is not a JSON object' end,
         case when not is_log and is_object and frame_text is null then 'frame is missing' end,

@@ -57,6 +57,8 @@ events as (
         coalesce(c.payload ->> 'reason', c.payload -> 'transactionInfo' ->> 'stoppedReason') as stop_reason,
         c.payload ->> 'triggerReason' as trigger_reason,
         c.payload -> 'transactionInfo' ->> 'chargingState' as charging_state,
+        -- 2.0.1: the charger says the event happened while it had no connection
+        coalesce(try_cast(c.payload ->> 'offline' as boolean), false) as is_offline,
         coalesce(c.answer -> 'idTagInfo' ->> 'status', c.answer -> 'idTokenInfo' ->> 'status') as auth_status,
         c.answer_type,
         c.msg_id,
@@ -88,6 +90,7 @@ select
     stop_reason,
     trigger_reason,
     charging_state,
+    is_offline,
     auth_status,
     answer_type,
     action,
