@@ -37,11 +37,17 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("alter table meta.files add column if not exists records_staged bigint")
     # Text-log lines that are not frames (notices, prose): counted here, not records.
     conn.execute("alter table meta.files add column if not exists lines_skipped bigint default 0")
+    # When the file was last written: "latest export wins" needs an order that does not
+    # depend on how partners name their files.
+    conn.execute("alter table meta.files add column if not exists modified_at timestamptz")
     for table, cols in RAW_TABLES.items():
         conn.execute(
             f"create table if not exists {table} "
             f"(source_file varchar, record_no bigint, {cols}, ingested_at timestamptz)"
         )
+    # backend columns added later (meter registers, an export time inside the data)
+    for col in ("meter_start_wh", "meter_stop_wh", "exported_at"):
+        conn.execute(f"alter table raw.backend_sessions add column if not exists {col} varchar")
 
 
 @dataclass
@@ -107,11 +113,14 @@ def ingest_file(
             conn.register("_rej", rej)
             conn.execute("insert into quarantine.rejects by name select * from _rej")
             conn.unregister("_rej")
+        stat = f.path.stat()
         conn.execute(
             "insert into meta.files (source, source_file, content_hash, size_bytes, ingested_at, records_read, "
-            "records_loaded, records_rejected) values ($source, $rel, $hash, $size, $now, $read, $loaded, $rejected)",
-            {"source": f.source, "rel": f.rel, "hash": digest, "size": f.path.stat().st_size, "now": now,
-             "read": loaded.records_read, "loaded": len(loaded.rows), "rejected": len(loaded.rejects)},
+            "records_loaded, records_rejected, lines_skipped, modified_at) values ($source, $rel, $hash, $size, "
+            "$now, $read, $loaded, $rejected, $skipped, $mtime)",
+            {"source": f.source, "rel": f.rel, "hash": digest, "size": stat.st_size, "now": now,
+             "read": loaded.records_read, "loaded": len(loaded.rows), "rejected": len(loaded.rejects),
+             "skipped": loaded.skipped, "mtime": datetime.fromtimestamp(stat.st_mtime, UTC)},
         )
         conn.execute("commit")
     except BaseException:
@@ -316,13 +325,15 @@ def ingest_ocpp_batch(
             "size_bytes": pa.array([f.path.stat().st_size for f, _, _, _ in batch], pa.int64()),
             "records_read": pa.array([read_by_file[f.rel] for f, _, _, _ in batch], pa.int64()),
             "lines_skipped": pa.array([skipped_by_file.get(f.rel, 0) for f, _, _, _ in batch], pa.int64()),
+            "modified_at": pa.array([int(f.path.stat().st_mtime * 1e6) for f, _, _, _ in batch],
+                                    pa.timestamp("us", tz="UTC")),
         })
         conn.register("_files", files)
         conn.execute("""
             insert into meta.files (source, source_file, content_hash, size_bytes, ingested_at,
-                                    records_read, records_loaded, records_rejected, lines_skipped)
+                                    records_read, records_loaded, records_rejected, lines_skipped, modified_at)
             select f.source, f.source_file, f.content_hash, f.size_bytes, $now, f.records_read,
-                   coalesce(p.loaded, 0), f.records_read - coalesce(p.loaded, 0), f.lines_skipped
+                   coalesce(p.loaded, 0), f.records_read - coalesce(p.loaded, 0), f.lines_skipped, f.modified_at
             from _files as f
             left join (
                 select source_file::varchar as source_file, count(*) filter (where len(reasons) = 0) as loaded

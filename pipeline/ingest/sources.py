@@ -11,14 +11,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.ingest.files import SOURCE_PATTERNS, DataFile, iter_lines
+from pipeline.ingest.formats import source_settings
 
 
 @dataclass
@@ -45,7 +48,7 @@ RAW_TABLES: dict[str, str] = {
     "raw.registry_sites": "site_id varchar, site_type varchar, time_zone varchar, name varchar, country varchar",
     "raw.registry_evses": "charge_point_id varchar, connector_id varchar, site_id varchar, location_id varchar, evse_uid varchar, evse_id varchar, max_power_kw varchar",
     "raw.ocpp_frames": "received_at varchar, received_tz varchar, charge_point_id varchar, direction varchar, ocpp_version varchar, frame json",
-    "raw.backend_sessions": "session_id varchar, charge_point_id varchar, connector_id varchar, transaction_id varchar, id_tag varchar, started_at varchar, stopped_at varchar, energy_kwh varchar, energy_wh varchar, ocpi_session_id varchar, cdr_id varchar, status varchar, amount varchar, currency varchar",
+    "raw.backend_sessions": "session_id varchar, charge_point_id varchar, connector_id varchar, transaction_id varchar, id_tag varchar, started_at varchar, stopped_at varchar, energy_kwh varchar, energy_wh varchar, ocpi_session_id varchar, cdr_id varchar, status varchar, amount varchar, currency varchar, meter_start_wh varchar, meter_stop_wh varchar, exported_at varchar",
     "raw.cdrs": "obj json",
     "raw.tariffs": "obj json",
     "raw.ems_intervals": "site_id varchar, charge_point_id varchar, interval_start varchar, interval_minutes varchar, interval_end varchar, ev_energy_kwh varchar, grid_import_kwh varchar, pv_kwh varchar, battery_discharge_kwh varchar, battery_charge_kwh varchar, ev_setpoint_kw varchar",
@@ -74,9 +77,32 @@ def _text(raw: bytes, limit: int = 2000) -> str:
 
 # --- CSV / Parquet -------------------------------------------------------------------
 
-def _tabular_rows(f: DataFile, data: bytes, table: str, rename: dict[str, str]) -> Loaded:
-    """Rows of a CSV or Parquet file mapped onto ``table``'s columns by (renamed) header."""
+def _mapped_header(names: list[str], mapping: dict[str, list[str]]) -> list[list[str]]:
+    """Each column's contract name(s): a mapped header may feed several (SteVe's key)."""
+    return [mapping.get(n.strip().lower(), [n.strip().lower()]) for n in names]
+
+
+def _row_of(header: list[list[str]], values: list, wanted: list[str], constants: dict[str, str]) -> dict:
+    row: dict[str, Any] = {}
+    for targets, v in zip(header, values, strict=True):
+        for t in targets:
+            if row.get(t) is None:
+                row[t] = v
+    for col, value in constants.items():
+        if row.get(col) is None:
+            row[col] = value
+    return {c: row.get(c) for c in wanted}
+
+
+def _tabular_rows(f: DataFile, data: bytes, table: str, settings: dict | None = None) -> Loaded:
+    """Rows of a CSV or Parquet file mapped onto ``table``'s columns by (renamed) header.
+
+    ``settings`` are the file's source settings (``pipeline.ingest.formats``): column
+    mapping, constants and the CSV dialect; what they leave open is recognised from the file.
+    """
+    settings = settings or {}
     wanted = columns_of(table)
+    constants = {k.lower(): str(v) for k, v in (settings.get("constants") or {}).items()}
     out = Loaded(table)
     if f.kind == ".parquet":
         try:
@@ -84,63 +110,294 @@ def _tabular_rows(f: DataFile, data: bytes, table: str, rename: dict[str, str]) 
         except Exception as exc:  # a damaged parquet file is one reject naming the file
             out.rejects.append(Reject(None, _text(data, 200), [f"unreadable parquet: {exc}"]))
             return out
-        names = [rename.get(c.strip().lower(), c.strip().lower()) for c in tbl.column_names]
+        mapping = column_mapping(table, tbl.column_names, settings)
+        header = _mapped_header(tbl.column_names, mapping)
         for no, rec in enumerate(tbl.to_pylist(), start=1):
-            row = {names[i]: v for i, v in enumerate(rec.values())}
-            out.rows.append({c: None if row.get(c) is None else str(row[c]) for c in wanted}
-                            | {"record_no": no})
+            vals = [None if v is None else str(v) for v in rec.values()]
+            out.rows.append(_row_of(header, vals, wanted, constants) | {"record_no": no})
         return out
 
     text = data.decode("utf-8", errors="replace")
     if text.startswith("\ufeff"):
         text = text[1:]
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None or first > 0:
         out.rejects.append(Reject(None, text[:200], ["empty file or no header"]))
         return out
-    header = [rename.get(h.strip().lower(), h.strip().lower()) for h in next(csv.reader([lines[0]]))]
-    if not set(header) & set(wanted):
+    dialect = csv_dialect(lines[0], settings)
+    try:
+        (names,) = list(csv.reader([lines[0]], **dialect))
+    except (csv.Error, ValueError):
+        names = []
+    mapping = column_mapping(table, names, settings)
+    header = _mapped_header(names, mapping)
+    known = bool({t for ts in header for t in ts} & set(wanted)) or bool(set(constants) & set(wanted))
+    if not known:
         out.rejects.append(Reject(None, lines[0][:2000], ["header names none of the expected columns"]))
         # the data rows are still records of this file: count them as rejected too
-    known = bool(set(header) & set(wanted))
-    for no, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
+    records = _csv_records(lines, dialect, len(names))
+    parsed: list[tuple[int, dict]] = []
+    for no, raw, values, reasons in records:
         if not known:
-            out.rejects.append(Reject(no, line[:2000], ["row of a file with an unknown header"]))
+            out.rejects.append(Reject(no, raw[:2000], ["row of a file with an unknown header"]))
             continue
-        reasons = []
-        if "\ufffd" in line:
-            reasons.append("invalid UTF-8")
-        try:
-            (values,) = list(csv.reader([line]))
-        except (csv.Error, ValueError) as exc:
-            values, reasons = [], [*reasons, f"unparseable CSV: {exc}"]
-        if values and len(values) != len(header):
-            reasons.append(f"{len(values)} fields, header has {len(header)}")
+        if "\ufffd" in raw:
+            reasons = ["invalid UTF-8", *reasons]
+        if values is not None and len(values) != len(names):
+            reasons = [*reasons, f"{len(values)} fields, header has {len(names)}"]
         if reasons:
-            out.rejects.append(Reject(no, line[:2000], reasons))
+            out.rejects.append(Reject(no, raw[:2000], reasons))
             continue
-        row = dict(zip(header, values, strict=True))
-        out.rows.append({c: (row.get(c) if row.get(c) not in ("",) else None) for c in wanted}
-                        | {"record_no": no})
+        parsed.append((no, _row_of(header, values, wanted, constants)))
+    nulls = {v.strip().lower() for v in settings.get("null_values", NULL_VALUES)} | {""}
+    for _, row in parsed:
+        for c, v in row.items():
+            if v is not None and v.strip().lower() in nulls:
+                row[c] = None
+    _normalise_numbers(parsed, table, settings, dialect["delimiter"])
+    for no, row in parsed:
+        out.rows.append(row | {"record_no": no})
+    _normalise_times(out, table, settings)
     return out
+
+
+# Cells that mean "no value" in exports seen in the field (R and spreadsheet 'NA', SQL
+# dumps' NULL and \N); configurable per source as `null_values`.
+NULL_VALUES = ("NA", "N/A", "NULL", "\\N")
+# Columns of each raw table that hold numbers / timestamps: the dialect is undone on them.
+NUMBER_COLUMNS = {
+    "raw.registry_evses": ("max_power_kw",),
+    "raw.backend_sessions": ("energy_kwh", "energy_wh", "meter_start_wh", "meter_stop_wh", "amount"),
+    "raw.ems_intervals": ("interval_minutes", "ev_energy_kwh", "grid_import_kwh", "pv_kwh",
+                          "battery_discharge_kwh", "battery_charge_kwh", "ev_setpoint_kw"),
+}
+TIME_COLUMNS = {
+    "raw.backend_sessions": ("started_at", "stopped_at", "exported_at"),
+    "raw.ems_intervals": ("interval_start", "interval_end"),
+}
+_DELIMITERS = (",", ";", "\t", "|")
+
+
+def csv_dialect(header_line: str, settings: dict) -> dict[str, Any]:
+    """Delimiter and quote of a CSV file: configured, else the candidate the header uses most.
+
+    The header is the one line that is sure to hold every column and no free text.
+    """
+    delim = settings.get("delimiter")
+    if delim in ("tab", "\\t"):
+        delim = "\t"
+    if not delim:
+        counts = {d: _count_outside_quotes(header_line, d) for d in _DELIMITERS}
+        delim = max(_DELIMITERS, key=lambda d: (counts[d], d == ","))
+    return {"delimiter": delim, "quotechar": settings.get("quote", '"')}
+
+
+def _count_outside_quotes(line: str, ch: str) -> int:
+    n, quoted = 0, False
+    for c in line:
+        if c == '"':
+            quoted = not quoted
+        elif c == ch and not quoted:
+            n += 1
+    return n
+
+
+# A quoted field may hold line breaks; a record running this many lines is a stray quote
+# eating the file, and its lines are read one by one instead.
+_MAX_RECORD_LINES = 50
+
+
+def _csv_records(lines: list[str], dialect: dict, n_fields: int):
+    """(first line no, raw text, values or None, reasons) per data record after the header.
+
+    Quoted fields may span lines. A multi-line record that does not come out with the
+    header's field count is not trusted: each of its lines becomes a record of its own, so
+    one stray quote cannot swallow the records after it.
+    """
+    i = 1
+    while i < len(lines):
+        if not lines[i].strip():
+            i += 1
+            continue
+        j = i
+        chunk = lines[i]
+        while _open_quote(chunk, dialect["quotechar"]) and j + 1 < len(lines) and j - i < _MAX_RECORD_LINES:
+            j += 1
+            chunk += "\n" + lines[j]
+        values, reasons = _parse_record(chunk, dialect)
+        if j > i and (values is None or len(values) != n_fields):
+            for k in range(i, j + 1):
+                if lines[k].strip():
+                    v, r = _parse_record(lines[k], dialect)
+                    yield k + 1, lines[k].rstrip("\r"), v, r
+        else:
+            yield i + 1, chunk.rstrip("\r"), values, reasons
+        i = j + 1
+
+
+def _open_quote(text: str, quote: str) -> bool:
+    return text.count(quote) % 2 == 1
+
+
+def _parse_record(text: str, dialect: dict) -> tuple[list[str] | None, list[str]]:
+    try:
+        rows = list(csv.reader(io.StringIO(text.rstrip("\r"), newline=""), strict=True, **dialect))
+    except (csv.Error, ValueError) as exc:
+        return None, [f"unparseable CSV: {exc}"]
+    if len(rows) != 1:
+        return None, ["unparseable CSV: not one record"]
+    return rows[0], []
+
+
+_DECIMAL_COMMA = re.compile(r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+),\d+$")
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+
+
+def _normalise_numbers(parsed: list[tuple[int, dict]], table: str, settings: dict, delimiter: str) -> None:
+    """Decimal comma -> point on the number columns (configured ``decimal``, else detected).
+
+    Detected only in files not separated by commas, and only when no value of those columns
+    uses a decimal point: then "1.234,5" is 1234.5. A value of another form stays as written,
+    for staging to reject with its text.
+    """
+    cols = NUMBER_COLUMNS.get(table, ())
+    values = [row[c] for _, row in parsed for c in cols if row.get(c) is not None]
+    mark = settings.get("decimal")
+    if mark is None:
+        comma = any(_DECIMAL_COMMA.match(v.strip()) for v in values)
+        point = any("." in v and _PLAIN_NUMBER.match(v.strip()) for v in values)
+        mark = "," if delimiter != "," and comma and not point else "."
+    if mark != ",":
+        return
+    for _, row in parsed:
+        for c in cols:
+            v = row.get(c)
+            if v is not None and _DECIMAL_COMMA.match(v.strip()):
+                row[c] = v.strip().replace(".", "").replace(",", ".")
+            elif v is not None and re.fullmatch(r"[+-]?\d+", v.strip()):
+                row[c] = v.strip()
+
+
+# Day-first and month-first dates as spreadsheets and CSMS exports write them.
+_DATE_FORMATS = ("%d.%m.%Y", "%m/%d/%Y", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d", "%d.%m.%y", "%m/%d/%y")
+_TIME_FORMATS = ("%H:%M:%S.%f", "%H:%M:%S", "%H:%M")
+_ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}")
+# with and without a time of day (a date alone is midnight); the first best one is taken
+_CANDIDATE_FORMATS = tuple(f"{d} {t}" for d in _DATE_FORMATS for t in _TIME_FORMATS) + _DATE_FORMATS
+_SNIFF_VALUES = 500
+
+
+def _parse_time(value: str, fmt: str) -> datetime | None:
+    try:
+        return datetime.strptime(value.strip(), fmt)
+    except ValueError:
+        return None
+
+
+def _normalise_times(out: Loaded, table: str, settings: dict) -> None:
+    """Non-ISO timestamps -> ISO 8601 text (configured ``timestamp_format``, else detected).
+
+    Detection takes the date order that reads the most of the file's values; when day-first
+    and month-first read them equally (no day above 12), the order is unknown and those rows
+    are rejected, naming the setting, rather than read one way by guess. A value no format
+    reads stays as written: staging rejects it with its text.
+    """
+    cols = TIME_COLUMNS.get(table, ())
+    values = {row[c].strip() for row in out.rows for c in cols
+              if row.get(c) is not None and not _ISO_START.match(row[c].strip())}
+    if not values:
+        return
+    fmt = settings.get("timestamp_format")
+    ambiguous = False
+    if not fmt:
+        # a spread sample decides: scoring every value under every format costs seconds
+        ordered = sorted(values)
+        sample = ordered[:: max(1, len(ordered) // _SNIFF_VALUES)]
+        scores = {f: sum(_parse_time(v, f) is not None for v in sample) for f in _CANDIDATE_FORMATS}
+        best = max(scores.values())
+        if best == 0:
+            return
+        winners = [f for f in _CANDIDATE_FORMATS if scores[f] == best]
+        fmt = winners[0]
+        # the same values read both day-first and month-first: the order would be a guess
+        ambiguous = any(f.startswith("%d") for f in winners) and any(f.startswith("%m") for f in winners)
+    keep: list[dict] = []
+    for row in out.rows:
+        bad = False
+        for c in cols:
+            v = row.get(c)
+            if v is None or _ISO_START.match(v.strip()):
+                continue
+            if ambiguous:
+                bad = True
+                continue
+            ts = _parse_time(v, fmt)
+            if ts is not None:
+                row[c] = ts.isoformat()
+        if bad:
+            out.rejects.append(Reject(row["record_no"], json.dumps({c: row.get(c) for c in cols}),
+                                      ["timestamp day/month order ambiguous: set timestamp_format for this source"]))
+        else:
+            keep.append(row)
+    out.rows = keep
+    out.rejects.sort(key=lambda r: r.record_no or 0)
+
+
+# Export shapes recognised by their header when a source configures no mapping.
+SHAPES: dict[str, dict[str, Any]] = {
+    # SteVe (steve-community/steve) `transaction` view: the transaction's primary key is
+    # the OCPP transactionId SteVe assigned, and its session id; energy is the register
+    # difference. Joined exports add charge_box_id/connector_id; without them the rows
+    # have no charger and are rejected for it unless the source maps connector_pk.
+    "steve_transaction": {
+        "table": "raw.backend_sessions",
+        "requires": {"transaction_pk", "connector_pk", "start_timestamp", "start_value"},
+        "columns": {
+            "transaction_pk": ["session_id", "transaction_id"], "charge_box_id": "charge_point_id",
+            "connector_id": "connector_id", "id_tag": "id_tag", "start_timestamp": "started_at",
+            "stop_timestamp": "stopped_at", "start_value": "meter_start_wh", "stop_value": "meter_stop_wh",
+        },
+    },
+}
+
+
+def column_mapping(table: str, names: list[str], settings: dict) -> dict[str, list[str]]:
+    """Header (lower case) -> contract column(s): a recognised shape, then the source's own.
+
+    ``settings['columns']`` adds to or overrides what a recognised shape maps; ``shape``
+    names a shape (or ``none``) instead of recognising one.
+    """
+    lower = {n.strip().lower() for n in names}
+    chosen = settings.get("shape")
+    mapping: dict[str, list[str]] = {}
+    if chosen != "none":
+        for name, shape in SHAPES.items():
+            if shape["table"] != table:
+                continue
+            if chosen == name or (chosen is None and shape["requires"] <= lower):
+                mapping |= {k: [v] if isinstance(v, str) else list(v) for k, v in shape["columns"].items()}
+                break
+    for k, v in (settings.get("columns") or {}).items():
+        mapping[k.lower()] = [v] if isinstance(v, str) else list(v)
+    return mapping
 
 
 def load_registry(f: DataFile, data: bytes, opts: dict) -> Loaded:
     table = {"sites": "raw.registry_sites", "evses": "raw.registry_evses"}.get(f.stem)
     if table is None:
         return Loaded(None, rejects=[Reject(None, f.rel, ["registry file must be sites.csv or evses.csv"])])
-    return _tabular_rows(f, data, table, {})
+    return _tabular_rows(f, data, table, source_settings(opts, f.rel))
 
 
 def load_backend(f: DataFile, data: bytes, opts: dict) -> Loaded:
-    rename = {k.lower(): v for k, v in opts.get("backend_columns", {}).items()}
-    return _tabular_rows(f, data, "raw.backend_sessions", rename)
+    return _tabular_rows(f, data, "raw.backend_sessions", source_settings(opts, f.rel))
 
 
 def load_ems(f: DataFile, data: bytes, opts: dict) -> Loaded:
-    return _tabular_rows(f, data, "raw.ems_intervals", {})
+    return _tabular_rows(f, data, "raw.ems_intervals", source_settings(opts, f.rel))
 
 
 # --- OCPP -----------------------------------------------------------------------------
