@@ -183,7 +183,6 @@ def ingest_ocpp_batch(
     now = datetime.now(UTC)
     cols: dict[str, list] = {"source_file": [], "record_no": [], "is_log": [], "line": []}
     rejects: list[tuple[str, Reject]] = []
-    lines_by_file: dict[str, int] = {}
     rejected_early: dict[str, int] = {}
     direct: list[DataFile] = []
     # Text logs: each file's line pattern (numbered per distinct pattern) and the charger
@@ -229,10 +228,11 @@ def ingest_ocpp_batch(
         "source_file": [f.rel for f in direct],
         "is_log": pa.array([f.kind == ".log" for f in direct], pa.bool_()),
     }))
-    conn.register("_file_patterns", pa.table({
-        "source_file": pa.array(list(file_pattern), pa.string()),
-        "pattern_no": pa.array(list(file_pattern.values()), pa.int32()),
-        "path_charger": pa.array([file_charger[r] for r in file_pattern], pa.string()),
+    log_files = [rel for rel, no in file_pattern.items() if no is not None]
+    conn.register("_log_files", pa.table({
+        "source_file": pa.array(log_files, pa.string()),
+        "pattern_no": pa.array([file_pattern[r] for r in log_files], pa.int32()),
+        "path_charger": pa.array([file_charger[r] for r in log_files], pa.string()),
     }))
     # Same line rules as _split_lines: split on LF, drop a trailing CR and a leading BOM,
     # skip blank lines (they are not records).
@@ -255,18 +255,13 @@ def ingest_ocpp_batch(
         union all
     """ if direct else ""
     lines_sql = direct_sql + "select source_file, record_no, is_log, line from _python_lines"
-    if patterns:
-        # only text logs need the pattern columns: a JSONL-only batch keeps the plain split
-        lines_sql = ("select l.*, p.pattern_no, p.path_charger from (" + lines_sql + ") as l "
-                     "left join _file_patterns as p using (source_file)")
-    else:
-        lines_sql = ("select *, null::integer as pattern_no, null::varchar as path_charger from ("
-                     + lines_sql + ")")
     conn.execute(
         "create or replace temp table _ocpp_lines as " + lines_sql,
         {"paths": [str(f.path) for f in direct]} if direct else None,
     ).fetchall()
     conn.unregister("_python_lines")
+    conn.execute("create or replace temp table _ocpp_log_files as select * from _log_files")
+    conn.unregister("_log_files")
     conn.execute("""
         create or replace temp table _ocpp_log_fields (
             source_file varchar, record_no bigint, line varchar, is_frame boolean, received_at varchar,
@@ -275,15 +270,11 @@ def ingest_ocpp_batch(
     log_sql = load_sql("assets/sql/raw/ocpp_log_lines.sql")
     for lp, no in patterns.items():
         execute(conn, "insert into _ocpp_log_fields by name\n" + log_sql, {"pattern_no": no, **lp.params()})
-    for rel, n in conn.execute("""
-        select f.source_file, count(l.record_no) from _file_patterns as f
-        left join _ocpp_lines as l using (source_file) group by all
-    """).fetchall():
-        lines_by_file[rel] = n
+    lines_by_file = dict.fromkeys(file_pattern, 0) | dict(conn.execute(
+        "select source_file, count(*) from _ocpp_lines group by all").fetchall())
     skipped_by_file = dict(conn.execute(
         "select source_file, count(*) from _ocpp_log_fields where not is_frame group by all").fetchall())
     conn.unregister("_direct_files")
-    conn.unregister("_file_patterns")
     # A record is a JSONL line or a frame line of a log; other log lines are only counted.
     read_by_file = {rel: n - skipped_by_file.get(rel, 0) + rejected_early.get(rel, 0)
                     for rel, n in lines_by_file.items()}
@@ -348,6 +339,7 @@ def ingest_ocpp_batch(
         conn.execute("drop table _ocpp_parsed")
         conn.execute("drop table _ocpp_lines")
         conn.execute("drop table _ocpp_log_fields")
+        conn.execute("drop table _ocpp_log_files")
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")

@@ -82,16 +82,30 @@ def _mapped_header(names: list[str], mapping: dict[str, list[str]]) -> list[list
     return [mapping.get(n.strip().lower(), [n.strip().lower()]) for n in names]
 
 
-def _row_of(header: list[list[str]], values: list, wanted: list[str], constants: dict[str, str]) -> dict:
-    row: dict[str, Any] = {}
-    for targets, v in zip(header, values, strict=True):
+def _row_builder(header: list[list[str]], wanted: list[str], constants: dict[str, str],
+                 nulls: set[str]) -> Callable[[list], dict]:
+    """values -> row of ``wanted`` columns: the first column mapped to each, nulls as None."""
+    src: dict[str, int] = {}
+    for i, targets in enumerate(header):
         for t in targets:
-            if row.get(t) is None:
-                row[t] = v
-    for col, value in constants.items():
-        if row.get(col) is None:
-            row[col] = value
-    return {c: row.get(c) for c in wanted}
+            src.setdefault(t, i)
+    present = [c for c in wanted if c in src]
+    idx = [src[c] for c in present]
+    absent = {c: constants.get(c) for c in wanted if c not in src}
+    filled = {c: v for c, v in constants.items() if c in src}
+    # exact spellings: a hash lookup per cell, this runs on every cell of every export
+    tokens = {""} | {t for n in nulls for t in (n, n.upper(), n.lower(), n.title())}
+
+    def build(values: list) -> dict:
+        row = {c: (None if v is None or v in tokens else v) for c, v in zip(present, [values[i] for i in idx],
+                                                                             strict=True)}
+        row.update(absent)
+        for c, v in filled.items():
+            if row[c] is None:
+                row[c] = v
+        return row
+
+    return build
 
 
 def _tabular_rows(f: DataFile, data: bytes, table: str, settings: dict | None = None) -> Loaded:
@@ -111,10 +125,10 @@ def _tabular_rows(f: DataFile, data: bytes, table: str, settings: dict | None = 
             out.rejects.append(Reject(None, _text(data, 200), [f"unreadable parquet: {exc}"]))
             return out
         mapping = column_mapping(table, tbl.column_names, settings)
-        header = _mapped_header(tbl.column_names, mapping)
+        build = _row_builder(_mapped_header(tbl.column_names, mapping), wanted, constants, {""})
         for no, rec in enumerate(tbl.to_pylist(), start=1):
             vals = [None if v is None else str(v) for v in rec.values()]
-            out.rows.append(_row_of(header, vals, wanted, constants) | {"record_no": no})
+            out.rows.append(build(vals) | {"record_no": no})
         return out
 
     text = data.decode("utf-8", errors="replace")
@@ -138,9 +152,10 @@ def _tabular_rows(f: DataFile, data: bytes, table: str, settings: dict | None = 
     if not known:
         out.rejects.append(Reject(None, lines[0][:2000], ["header names none of the expected columns"]))
         # the data rows are still records of this file: count them as rejected too
-    records = _csv_records(lines, dialect, len(names))
+    nulls = {v.strip().lower() for v in settings.get("null_values", NULL_VALUES)} | {""}
+    build = _row_builder(header, wanted, constants, nulls)
     parsed: list[tuple[int, dict]] = []
-    for no, raw, values, reasons in records:
+    for no, raw, values, reasons in _csv_records(lines, dialect, len(names)):
         if not known:
             out.rejects.append(Reject(no, raw[:2000], ["row of a file with an unknown header"]))
             continue
@@ -151,12 +166,7 @@ def _tabular_rows(f: DataFile, data: bytes, table: str, settings: dict | None = 
         if reasons:
             out.rejects.append(Reject(no, raw[:2000], reasons))
             continue
-        parsed.append((no, _row_of(header, values, wanted, constants)))
-    nulls = {v.strip().lower() for v in settings.get("null_values", NULL_VALUES)} | {""}
-    for _, row in parsed:
-        for c, v in row.items():
-            if v is not None and v.strip().lower() in nulls:
-                row[c] = None
+        parsed.append((no, build(values)))
     _normalise_numbers(parsed, table, settings, dialect["delimiter"])
     for no, row in parsed:
         out.rows.append(row | {"record_no": no})
@@ -217,6 +227,18 @@ def _csv_records(lines: list[str], dialect: dict, n_fields: int):
     header's field count is not trusted: each of its lines becomes a record of its own, so
     one stray quote cannot swallow the records after it.
     """
+    quote = dialect["quotechar"]
+    if not any(quote in line for line in lines[1:]):
+        # no quoting anywhere (most machine exports): a record is a line, read in one pass
+        try:
+            body = [(no, line) for no, line in enumerate(lines[1:], start=2) if line.strip()]
+            parsed = list(csv.reader([line.rstrip("\r") for _, line in body], strict=True, **dialect))
+        except (csv.Error, ValueError):
+            parsed = None
+        if parsed is not None and len(parsed) == len(body):
+            for (no, line), values in zip(body, parsed, strict=True):
+                yield no, line.rstrip("\r"), values, []
+            return
     i = 1
     while i < len(lines):
         if not lines[i].strip():
@@ -435,10 +457,10 @@ def load_ocpp(f: DataFile, data: bytes, opts: dict) -> Loaded:
             "record_no": pa.array(nos, pa.int64()),
             "is_log": pa.array([is_log] * len(lines), pa.bool_()),
             "line": pa.array(lines, pa.large_string()),
-            "pattern_no": pa.array([0 if is_log else None] * len(lines), pa.int32()),
-            "path_charger": pa.array([lp.path_charger(f.rel) if lp else None] * len(lines), pa.string()),
         }))
         conn.execute("create temp table _ocpp_lines as select * from _lines")
+        conn.execute("create temp table _ocpp_log_files as select $rel::varchar as source_file, 0 as pattern_no, "
+                     "$charger::varchar as path_charger", {"rel": f.rel, "charger": lp.path_charger(f.rel) if lp else None})
         conn.execute("""create temp table _ocpp_log_fields (
             source_file varchar, record_no bigint, line varchar, is_frame boolean, received_at varchar,
             received_tz varchar, charge_point_id varchar, direction varchar, ocpp_version varchar,

@@ -1,5 +1,6 @@
 -- The lines of OCPP text logs read by one line pattern (`pipeline/ingest/formats.py`):
--- `_ocpp_lines` rows with `pattern_no = $pattern_no`, split into the envelope fields.
+-- the `_ocpp_lines` rows of the files `_ocpp_log_files` gives `pattern_no = $pattern_no`
+-- (with the charger their path names), split into the envelope fields.
 -- `is_frame` is false for a line the pattern does not match (a notice or prose line: it is
 -- counted, not a record). A frame line keeps its frame text as written; raw/ocpp_frames.sql
 -- judges it. `$names` names the pattern's capture groups in order.
@@ -8,10 +9,11 @@ with matched as (
         source_file,
         record_no,
         line,
-        path_charger,
+        f.path_charger,
         regexp_extract(line, $pattern, $names) as m,
-    from _ocpp_lines
-    where is_log and pattern_no = $pattern_no
+    from _ocpp_lines as l
+    join _ocpp_log_files as f using (source_file)
+    where f.pattern_no = $pattern_no
 ),
 
 fields as (
