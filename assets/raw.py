@@ -35,6 +35,7 @@ def _raw_asset(source: str) -> dg.AssetsDefinition:
             "records_read": report.records_read,
             "records_loaded": report.records_loaded,
             "records_rejected": report.records_rejected,
+            "lines_skipped": report.lines_skipped,
         })
 
     return _asset

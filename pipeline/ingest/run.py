@@ -58,11 +58,13 @@ class IngestReport:
     records_read: int = 0
     records_loaded: int = 0
     records_rejected: int = 0
+    lines_skipped: int = 0  # text-log lines that are not frames: counted, not records
 
-    def add(self, read: int, loaded: int, rejected: int) -> None:
+    def add(self, read: int, loaded: int, rejected: int, skipped: int = 0) -> None:
         self.records_read += read
         self.records_loaded += loaded
         self.records_rejected += rejected
+        self.lines_skipped += skipped
 
     @property
     def touched(self) -> list[str]:
@@ -82,7 +84,7 @@ def _forget(conn: duckdb.DuckDBPyConnection, files: list[DataFile]) -> None:
 
 def ingest_file(
     conn: duckdb.DuckDBPyConnection, f: DataFile, digest: str, opts: dict, known: bool = True
-) -> tuple[int, int, int]:
+) -> tuple[int, int, int, int]:
     """Load one file inside a transaction, so a crash never leaves half a file behind.
 
     ``known``: an earlier version of the file was ingested, so its rows must go first; a
@@ -126,7 +128,7 @@ def ingest_file(
     except BaseException:
         conn.execute("rollback")
         raise
-    return loaded.records_read, len(loaded.rows), len(loaded.rejects)
+    return loaded.records_read, len(loaded.rows), len(loaded.rejects), loaded.skipped
 
 
 # OCPP files are many (one per charger-day) and large: they are read in batches of about
@@ -178,7 +180,7 @@ def _is_utf8(data: bytes) -> bool:
 
 def ingest_ocpp_batch(
     conn: duckdb.DuckDBPyConnection, batch: list[tuple[DataFile, str, bytes | None, bool]], opts: dict
-) -> tuple[int, int, int]:
+) -> tuple[int, int, int, int]:
     """Load many OCPP files in one transaction; DuckDB parses every line at once."""
     now = datetime.now(UTC)
     cols: dict[str, list] = {"source_file": [], "record_no": [], "is_log": [], "line": []}
@@ -344,7 +346,7 @@ def ingest_ocpp_batch(
     except BaseException:
         conn.execute("rollback")
         raise
-    return sum(read_by_file.values()), int(loaded), int(rejected)
+    return sum(read_by_file.values()), int(loaded), int(rejected), sum(skipped_by_file.values())
 
 
 def ingest_landing(

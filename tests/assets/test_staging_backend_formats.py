@@ -200,3 +200,24 @@ def test_export_time_inside_the_data_beats_file_time(tmp_path):
                 mtimes={"backend/x/late.csv": 1_700_000_000, "backend/x/early.csv": 1_700_086_400})
     (s,) = rows(conn, "select energy_kwh from staging.backend_sessions")
     assert s["energy_kwh"] == pytest.approx(7)
+
+
+def test_ems_export_in_a_european_dialect(tmp_path):
+    ems = ("site_id;interval_start;interval_minutes;ev_energy_kwh;grid_import_kwh\r\n"
+           "S-OSL;05.01.2026 10:00;15;1,25;2.000,5\r\n"
+           "S-OSL;05.01.2026 10:15;15;NA;0,5\r\n")
+    sites = "site_id,site_type,time_zone,name,country\nS-OSL,fleet,Europe/Oslo,Garage,NO\n"
+    landing = tmp_path / "landing"
+    for rel, text in {"registry/sites.csv": sites, "ems/oslo/day.csv": ems}.items():
+        (landing / rel).parent.mkdir(parents=True, exist_ok=True)
+        (landing / rel).write_bytes(text.encode())
+    options = load_options()
+    conn = connect(tmp_path / "w.duckdb")
+    ingest_landing(conn, landing, options["ingest"])
+    stage_source(conn, "registry", options)
+    stage_source(conn, "ems", options)
+    got = rows(conn, "select interval_start_at, ev_energy_kwh, grid_import_kwh from staging.ems_intervals "
+                     "order by interval_start_at")
+    assert got[0] == {"interval_start_at": datetime(2026, 1, 5, 9, tzinfo=UTC),  # 10:00 Oslo
+                      "ev_energy_kwh": pytest.approx(1.25), "grid_import_kwh": pytest.approx(2000.5)}
+    assert len(got) + len(_reasons(conn, "ems/oslo/day.csv")) == 2
