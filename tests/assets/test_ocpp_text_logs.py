@@ -116,3 +116,19 @@ def test_later_source_entries_override_earlier_ones_and_bad_config_is_named():
         log_pattern({"sources": {"a": {"glob": "*", "log_pattern": "(?P<time>.*)"}}}, "ocpp/a.log")
     with pytest.raises(ValueError, match="unknown log_preset"):
         log_pattern({"sources": {"a": {"glob": "*", "log_preset": "nope"}}}, "ocpp/a.log")
+
+
+def test_websockets_debug_log_keeps_whole_frames_and_rejects_cut_ones(tmp_path):
+    page = EXTERNAL / "ha-ocpp-wallbox-pulsar" / "debugging.md"
+    target = tmp_path / "landing/ocpp/ha/pulsar/home-assistant.log"
+    target.parent.mkdir(parents=True)
+    shutil.copy(page, target)
+    conn = run_ocpp(tmp_path, {}, options={"ingest": {"sources": {"ha": {
+        "glob": "ocpp/ha/**", "log_preset": "websockets_debug", "log_time_zone": "Europe/Berlin"}}}})
+    (meta,) = rows(conn, "select records_read, records_staged, records_rejected, lines_skipped from meta.files")
+    assert meta == {"records_read": 12, "records_staged": 5, "records_rejected": 7, "lines_skipped": 69}
+    assert {r["reasons"][0] for r in rows(conn, "select reasons from quarantine.rejects")} == {"frame is not JSON"}
+    frames = rows(conn, "select charge_point_id, direction, msg_type, received_at from staging.ocpp_frames")
+    assert {(f["charge_point_id"], f["direction"], f["msg_type"]) for f in frames} == {("pulsar", "out", 3)}
+    # the log clock is local (16:35:40 CET) while the frames say 15:35:40Z
+    assert {f["received_at"] for f in frames} == {datetime(2022, 3, 16, 15, 35, 40, tzinfo=UTC)}
