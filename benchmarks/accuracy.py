@@ -73,9 +73,9 @@ def child(out: Path) -> None:
     import gc
 
     from pipeline.config import Settings
+    from pipeline.evaluate import evaluate
     from pipeline.runner import run_pipeline
     from pipeline.warehouse import connect
-    from pipeline.evaluate import evaluate
 
     warehouse = out / "w.duckdb"
     for p in (warehouse, out / "w.duckdb.wal"):
