@@ -33,7 +33,9 @@ dev: setup
 	$(BIN)/dagster dev -w workspace.yaml
 
 bench: setup
+	@mkdir -p $(DAGSTER_HOME) && touch $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/nights.py --evses 1000 --nights 10
 
 # Precision and recall of every check on many noisy generated networks (about 15 min).
 accuracy: setup
