@@ -113,11 +113,7 @@ resolved as (
 ),
 
 versions as (
-    select
-        country_code, party_id, tariff_id, last_updated_at, valid_from_at, valid_to_at,
-        concat_ws(':', country_code, party_id, tariff_id) || '@'
-            || coalesce(strftime(last_updated_at, '%Y-%m-%dT%H:%M:%SZ'), '')
-            as version_id
+    select country_code, party_id, tariff_id, last_updated_at, valid_from_at, valid_to_at, version_id
     from staging.tariff_versions
 ),
 
