@@ -112,13 +112,10 @@ def test_a_credited_original_is_not_priced_as_live(reissued):
     conn = _build(net)
     # The seed's versions carry no body; give them one so that pricing has something to price.
     conn.execute("alter table staging.tariff_versions add column tariff_json json")
-    conn.execute("alter table staging.tariff_versions add column version_id varchar")
     conn.execute("""update staging.tariff_versions set tariff_json = json_object(
         'country_code', country_code, 'party_id', party_id, 'id', tariff_id, 'currency', currency,
         'last_updated', strftime(last_updated_at, '%Y-%m-%dT%H:%M:%SZ'),
-        'elements', json('[{"price_components": [{"type": "ENERGY", "price": 0.3, "step_size": 1}]}]')),
-        version_id = concat_ws(':', country_code, party_id, tariff_id) || '@'
-            || strftime(last_updated_at, '%Y-%m-%dT%H:%M:%SZ')""")
+        'elements', json('[{"price_components": [{"type": "ENERGY", "price": 0.3, "step_size": 1}]}]'))""")
     build_session_prices(conn)
     priced = conn.execute("select cdr_id, cdr_total_cost_excl_vat from recon.session_prices "
                           "where cdr_id is not null").fetchall()
