@@ -27,7 +27,7 @@ import dagster as dg
 import polars as pl
 
 from pipeline.flags import table_exists
-from pipeline.resources import WarehouseResource
+from pipeline.resources import LandingResource, WarehouseResource
 from pipeline.sql import execute, load_sql
 from pipeline.tariffs.engine import PriceBreakdown, price
 from pipeline.tariffs.history import same_prices, version_id
@@ -36,7 +36,7 @@ from pipeline.tariffs.model import Tariff, cdr_from_ocpi, tariff_from_ocpi
 CANDIDATES_SQL = "assets/sql/recon/pricing_candidates.sql"
 BATCH_ROWS = 5000
 CENT = Decimal("0.01")
-# A CDR without a version reference matches a version when the prices agree this closely.
+# Default of [checks.stale_tariff] price_match_tolerance (pipeline/defaults.toml has the reason).
 MATCH_TOLERANCE = Decimal("0.01")
 
 PRICES_DDL = """
@@ -80,8 +80,14 @@ def _cents_total(bd: PriceBreakdown) -> Decimal:
     return sum(((p.excl_vat or Decimal(0)).quantize(CENT, ROUND_HALF_UP) for p in parts), Decimal(0))
 
 
-def _close(a: Decimal | None, b: Decimal | None) -> bool:
-    return a is not None and b is not None and abs(a - b) <= MATCH_TOLERANCE
+def _close(a: Decimal | None, b: Decimal | None, tolerance: Decimal = MATCH_TOLERANCE) -> bool:
+    return a is not None and b is not None and abs(a - b) <= tolerance
+
+
+def match_tolerance(options: Mapping[str, Any] | None) -> Decimal:
+    """[checks.stale_tariff] price_match_tolerance, else the default."""
+    value = ((options or {}).get("checks", {}).get("stale_tariff", {}) or {}).get("price_match_tolerance")
+    return MATCH_TOLERANCE if value is None else Decimal(str(value))
 
 
 def _f(value: Decimal | None) -> float | None:
@@ -91,7 +97,8 @@ def _f(value: Decimal | None) -> float | None:
 class Pricer:
     """Prices candidate rows against the staged tariff versions."""
 
-    def __init__(self, versions: Iterable[Version]):
+    def __init__(self, versions: Iterable[Version], tolerance: Decimal = MATCH_TOLERANCE):
+        self.tolerance = tolerance
         self.by_id: dict[str, Version] = {}
         self.by_tariff: dict[str, list[Version]] = {}
         for v in versions:
@@ -207,7 +214,8 @@ class Pricer:
         # No reference: the version whose price the CDR total reproduces, in force at start first.
         total = None if row.get("cdr_total_cost_excl_vat") is None else Decimal(str(row["cdr_total_cost_excl_vat"]))
         if bd_force is not None and (
-            _close(total, bd_force.total_cost.excl_vat) or _close(total, _cents_total(bd_force))
+            _close(total, bd_force.total_cost.excl_vat, self.tolerance)
+            or _close(total, _cents_total(bd_force), self.tolerance)
         ):
             return in_force.version_id, "price_match", bd_force, in_force.tariff
         others = sorted(
@@ -216,7 +224,7 @@ class Pricer:
         )
         for v in others:
             bd = run(v.tariff)
-            if _close(total, bd.total_cost.excl_vat) or _close(total, _cents_total(bd)):
+            if _close(total, bd.total_cost.excl_vat, self.tolerance) or _close(total, _cents_total(bd), self.tolerance):
                 return v.version_id, "price_match", bd, v.tariff
         if in_force is not None:
             return in_force.version_id, "assumed_in_force", bd_force, in_force.tariff
@@ -298,14 +306,15 @@ def fill_session_costs(conn) -> int:
         where p.session_key = s.session_key and p.price_in_force_excl_vat is not null""")[0][0]
 
 
-def build_session_prices(conn, batch_rows: int = BATCH_ROWS) -> dict[str, int]:
+def build_session_prices(conn, batch_rows: int = BATCH_ROWS, options: Mapping[str, Any] | None = None
+                         ) -> dict[str, int]:
     """(Re)build ``recon.session_prices`` and fill ``lineage.sessions.recomputed_*``; counts by status.
 
     One transaction: on any error neither table changes.
     """
     execute(conn, "begin transaction")
     try:
-        counts = _build_session_prices(conn, batch_rows)
+        counts = _build_session_prices(conn, batch_rows, match_tolerance(options))
         execute(conn, "commit")
     except BaseException:
         execute(conn, "rollback")
@@ -313,7 +322,7 @@ def build_session_prices(conn, batch_rows: int = BATCH_ROWS) -> dict[str, int]:
     return counts
 
 
-def _build_session_prices(conn, batch_rows: int) -> dict[str, int]:
+def _build_session_prices(conn, batch_rows: int, tolerance: Decimal = MATCH_TOLERANCE) -> dict[str, int]:
     execute(conn, PRICES_DDL)
     needed = ("lineage.sessions", "staging.cdrs", "staging.tariff_versions", "staging.evses", "staging.sites")
     if not all(table_exists(conn, t) for t in needed):
@@ -322,7 +331,7 @@ def _build_session_prices(conn, batch_rows: int) -> dict[str, int]:
         return {}
     execute(conn, f"""create or replace temp table _price_candidates as
         select *, row_number() over (order by session_key) as _rn from ({load_sql(CANDIDATES_SQL)})""")
-    pricer = Pricer(load_versions(conn))
+    pricer = Pricer(load_versions(conn), tolerance)
     counts: dict[str, int] = {}
     for batch in _batches(conn, batch_rows):
         samples = _samples_by_tx(conn, [r["session_key"] for r in batch if not r.get("cdr_json")])
@@ -353,9 +362,10 @@ def _build_session_prices(conn, batch_rows: int) -> dict[str, int]:
     "the next; also fills lineage.sessions.recomputed_cost_excl_vat / _incl_vat / recomputed_tariff_version_id "
     "(same transaction).",
 )
-def recon_session_prices(context: dg.AssetExecutionContext, duckdb: WarehouseResource):
+def recon_session_prices(context: dg.AssetExecutionContext, duckdb: WarehouseResource, landing: LandingResource):
+    options = landing.settings().options
     with duckdb.get_connection() as conn:
-        counts = build_session_prices(conn)
+        counts = build_session_prices(conn, options=options)
     context.log.info(f"priced sessions: {counts}")
     return dg.MaterializeResult(metadata={"dagster/row_count": sum(counts.values()), "by_status": counts})
 
