@@ -60,6 +60,23 @@ def test_credit_cdr_with_negative_amounts_is_staged_a_negative_normal_cdr_is_not
     (reasons,) = conn.sql("select reasons from quarantine.rejects").fetchall()[0]
     assert any("amounts_not_negative_unless_credit" in r for r in reasons), reasons
     assert file_accounting(conn, "cdrs").get_column("balanced").all()
+    (warnings,) = conn.sql("select dq_warnings from staging.cdrs where cdr_id = '12345-C'").fetchall()[0]
+    assert not any("credit CDR: total_cost positive" in w for w in warnings)
+
+
+def test_a_credit_with_positive_amounts_is_staged_with_a_warning(tmp_path):
+    """Some CPOs repeat the credited amounts unsigned: still a credit, never lost, but said."""
+    original, credit, *_ = _cdrs()
+    credit.update(total_cost=original["total_cost"], total_time_cost=original["total_time_cost"])
+    landing = tmp_path / "landing" / "cdrs"
+    landing.mkdir(parents=True)
+    (landing / "cdrs.json").write_text(json.dumps([original, credit]))
+    conn = connect(tmp_path / "w.duckdb")
+    ingest_landing(conn, tmp_path / "landing", load_options()["ingest"])
+    stage_all(conn, load_options())
+    (credited, warnings) = conn.sql(
+        "select credit, dq_warnings from staging.cdrs where cdr_id = '12345-C'").fetchall()[0]
+    assert credited and any("credit CDR: total_cost positive" in w for w in warnings)
 
 
 def _build(net: Net) -> duckdb.DuckDBPyConnection:
