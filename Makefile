@@ -7,7 +7,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: demo test dev bench lint clean setup
+.PHONY: demo test dev bench accuracy lint clean setup
 
 # The venv is rebuilt whenever the lock file changes.
 $(BIN)/.synced: uv.lock pyproject.toml
@@ -33,7 +33,14 @@ dev: setup
 	$(BIN)/dagster dev -w workspace.yaml
 
 bench: setup
+	@mkdir -p $(DAGSTER_HOME) && touch $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/nights.py --evses 1000 --nights 10
+
+# Precision and recall of every check on many noisy generated networks (about 15 min).
+accuracy: setup
+	@mkdir -p $(DAGSTER_HOME) && touch $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python benchmarks/accuracy.py
 
 lint: setup
 	$(BIN)/ruff check pipeline assets checks tests benchmarks

@@ -27,22 +27,23 @@ import dagster as dg
 import polars as pl
 
 from pipeline.flags import table_exists
-from pipeline.resources import WarehouseResource
+from pipeline.resources import LandingResource, WarehouseResource
 from pipeline.sql import execute, load_sql
 from pipeline.tariffs.engine import PriceBreakdown, price
+from pipeline.tariffs.history import same_prices, version_id
 from pipeline.tariffs.model import Tariff, cdr_from_ocpi, tariff_from_ocpi
 
 CANDIDATES_SQL = "assets/sql/recon/pricing_candidates.sql"
 BATCH_ROWS = 5000
 CENT = Decimal("0.01")
-# A CDR without a version reference matches a version when the prices agree this closely.
+# Default of [checks.stale_tariff] price_match_tolerance (pipeline/defaults.toml has the reason).
 MATCH_TOLERANCE = Decimal("0.01")
 
 PRICES_DDL = """
 create or replace table recon.session_prices (
     session_key varchar, cdr_id varchar, site_id varchar, time_zone varchar, currency varchar,
     started_at timestamptz, stopped_at timestamptz, tariff_id varchar, period_source varchar,
-    cdr_tariff_source varchar, cdr_tariff_version_id varchar, in_force_version_id varchar,
+    cdr_tariff_source varchar, cdr_tariff_version_id varchar, cdr_tariff_same_prices boolean, in_force_version_id varchar,
     in_force_valid_from_at timestamptz, next_version_id varchar, next_valid_from_at timestamptz,
     cdr_total_cost_excl_vat double, price_cdr_tariff_excl_vat double, price_cdr_tariff_cents_excl_vat double,
     price_in_force_excl_vat double, price_in_force_cents_excl_vat double, price_in_force_incl_vat double,
@@ -51,7 +52,7 @@ create or replace table recon.session_prices (
 )"""
 _COLUMNS = [
     "session_key", "cdr_id", "site_id", "time_zone", "currency", "started_at", "stopped_at", "tariff_id",
-    "period_source", "cdr_tariff_source", "cdr_tariff_version_id", "in_force_version_id",
+    "period_source", "cdr_tariff_source", "cdr_tariff_version_id", "cdr_tariff_same_prices", "in_force_version_id",
     "in_force_valid_from_at", "next_version_id", "next_valid_from_at", "cdr_total_cost_excl_vat",
     "price_cdr_tariff_excl_vat", "price_cdr_tariff_cents_excl_vat", "price_in_force_excl_vat",
     "price_in_force_cents_excl_vat", "price_in_force_incl_vat", "price_next_version_excl_vat", "energy_kwh", "breakdown_cdr_tariff",
@@ -67,12 +68,7 @@ class Version:
     tariff_id: str
     last_updated_at: datetime | None
     tariff: Tariff
-
-
-def version_id(country: str | None, party: str | None, tariff_id: str, last_updated: datetime | None) -> str:
-    """``CC:PARTY:ID@last_updated`` (UTC, seconds): the identity of a version (contract §2)."""
-    stamp = "" if last_updated is None else last_updated.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return ":".join(x for x in (country, party, tariff_id) if x) + "@" + stamp
+    valid_from_at: datetime | None = None
 
 
 def _cents_total(bd: PriceBreakdown) -> Decimal:
@@ -84,8 +80,14 @@ def _cents_total(bd: PriceBreakdown) -> Decimal:
     return sum(((p.excl_vat or Decimal(0)).quantize(CENT, ROUND_HALF_UP) for p in parts), Decimal(0))
 
 
-def _close(a: Decimal | None, b: Decimal | None) -> bool:
-    return a is not None and b is not None and abs(a - b) <= MATCH_TOLERANCE
+def _close(a: Decimal | None, b: Decimal | None, tolerance: Decimal = MATCH_TOLERANCE) -> bool:
+    return a is not None and b is not None and abs(a - b) <= tolerance
+
+
+def match_tolerance(options: Mapping[str, Any] | None) -> Decimal:
+    """[checks.stale_tariff] price_match_tolerance, else the default."""
+    value = ((options or {}).get("checks", {}).get("stale_tariff", {}) or {}).get("price_match_tolerance")
+    return MATCH_TOLERANCE if value is None else Decimal(str(value))
 
 
 def _f(value: Decimal | None) -> float | None:
@@ -95,7 +97,8 @@ def _f(value: Decimal | None) -> float | None:
 class Pricer:
     """Prices candidate rows against the staged tariff versions."""
 
-    def __init__(self, versions: Iterable[Version]):
+    def __init__(self, versions: Iterable[Version], tolerance: Decimal = MATCH_TOLERANCE):
+        self.tolerance = tolerance
         self.by_id: dict[str, Version] = {}
         self.by_tariff: dict[str, list[Version]] = {}
         for v in versions:
@@ -118,7 +121,10 @@ class Pricer:
         )}
         tz = row.get("time_zone") or "UTC"
         in_force = self.by_id.get(row.get("in_force_version_id") or "")
-        nxt = self.by_id.get(row.get("next_version_id") or "")
+        nxt = self._next_price_change(in_force, self.by_id.get(row.get("next_version_id") or ""),
+                                      row.get("stopped_at"))
+        out["next_version_id"] = None if nxt is None else nxt.version_id
+        out["next_valid_from_at"] = None if nxt is None else nxt.valid_from_at
         periods, start, end, cdr = (), row.get("started_at"), row.get("stopped_at"), None
         if row.get("cdr_json"):
             cdr = cdr_from_ocpi(json.loads(row["cdr_json"]))
@@ -151,9 +157,11 @@ class Pricer:
             out["price_next_version_excl_vat"] = _f(run(nxt.tariff).total_cost.excl_vat)
 
         if cdr is not None:
-            used, source, bd_used = self._cdr_version(cdr, row, in_force, bd_force, run)
+            used, source, bd_used, used_tariff = self._cdr_version(cdr, row, in_force, bd_force, run)
             out["cdr_tariff_source"] = source
             out["cdr_tariff_version_id"] = used
+            if used_tariff is not None and in_force is not None:
+                out["cdr_tariff_same_prices"] = same_prices(used_tariff, in_force.tariff)
             if bd_used is not None:
                 out["price_cdr_tariff_excl_vat"] = _f(bd_used.total_cost.excl_vat)
                 out["price_cdr_tariff_cents_excl_vat"] = _f(_cents_total(bd_used))
@@ -169,8 +177,27 @@ class Pricer:
         out["warnings"] = warnings
         return out
 
+    def _next_price_change(self, in_force: Version | None, first: Version | None, stop) -> Version | None:
+        """The first version coming into force during the session that changes a price.
+
+        ``first`` is the first version coming into force after the start (SQL). A CPO that
+        re-publishes a tariff with a new ``last_updated`` and the same prices has not changed
+        the tariff for anybody: such versions are passed over.
+        """
+        if first is None or in_force is None or not same_prices(first.tariff, in_force.tariff):
+            return first
+        key = (in_force.tariff.country_code, in_force.tariff.party_id)
+        later = sorted(
+            (v for v in self.by_tariff.get(in_force.tariff_id, ())
+             if (v.tariff.country_code, v.tariff.party_id) == key and v.valid_from_at is not None
+             and first.valid_from_at is not None and v.valid_from_at > first.valid_from_at
+             and (stop is None or v.valid_from_at <= stop)),
+            key=lambda v: (v.valid_from_at, v.last_updated_at or v.valid_from_at),
+        )
+        return next((v for v in later if not same_prices(v.tariff, in_force.tariff)), None)
+
     def _cdr_version(self, cdr, row, in_force, bd_force, run):
-        """The version the CDR was priced with: (version id, how we know, its breakdown)."""
+        """The version the CDR was priced with: (version id, how we know, its breakdown, tariff)."""
         tariff_id = row.get("tariff_id")
         for t in cdr.tariffs:
             if tariff_id and t.id != tariff_id:
@@ -180,41 +207,40 @@ class Pricer:
             if t.elements:
                 # Most CDRs embed exactly the version in force: reuse that price.
                 if bd_force is not None and staged is in_force and t.elements == in_force.tariff.elements:
-                    return vid, "embedded", bd_force
-                return vid, "embedded", run(t)
+                    return vid, "embedded", bd_force, t
+                return vid, "embedded", run(t), t
             if staged is not None:
-                return vid, "embedded_reference", run(staged.tariff)
+                return vid, "embedded_reference", run(staged.tariff), staged.tariff
         # No reference: the version whose price the CDR total reproduces, in force at start first.
         total = None if row.get("cdr_total_cost_excl_vat") is None else Decimal(str(row["cdr_total_cost_excl_vat"]))
         if bd_force is not None and (
-            _close(total, bd_force.total_cost.excl_vat) or _close(total, _cents_total(bd_force))
+            _close(total, bd_force.total_cost.excl_vat, self.tolerance)
+            or _close(total, _cents_total(bd_force), self.tolerance)
         ):
-            return in_force.version_id, "price_match", bd_force
+            return in_force.version_id, "price_match", bd_force, in_force.tariff
         others = sorted(
             (v for v in self.by_tariff.get(tariff_id or "", ()) if v is not in_force),
             key=lambda v: v.last_updated_at or datetime.min.replace(tzinfo=UTC), reverse=True,
         )
         for v in others:
             bd = run(v.tariff)
-            if _close(total, bd.total_cost.excl_vat) or _close(total, _cents_total(bd)):
-                return v.version_id, "price_match", bd
+            if _close(total, bd.total_cost.excl_vat, self.tolerance) or _close(total, _cents_total(bd), self.tolerance):
+                return v.version_id, "price_match", bd, v.tariff
         if in_force is not None:
-            return in_force.version_id, "assumed_in_force", bd_force
-        return None, "unknown", None
+            return in_force.version_id, "assumed_in_force", bd_force, in_force.tariff
+        return None, "unknown", None, None
 
 
 def load_versions(conn) -> list[Version]:
     """Every staged tariff version, parsed once."""
     rows = conn.execute("""
-        select country_code, party_id, tariff_id, last_updated_at, tariff_json::varchar
+        select version_id, tariff_id, last_updated_at, valid_from_at, tariff_json::varchar
         from staging.tariff_versions""").fetchall()
-    out = []
-    for country, party, tariff_id, updated, text in rows:
-        out.append(Version(
-            version_id=version_id(country, party, tariff_id, updated),
-            tariff_id=tariff_id, last_updated_at=updated, tariff=tariff_from_ocpi(json.loads(text)),
-        ))
-    return out
+    return [
+        Version(version_id=vid, tariff_id=tariff_id, last_updated_at=updated, valid_from_at=valid_from,
+                tariff=tariff_from_ocpi(json.loads(text)))
+        for vid, tariff_id, updated, valid_from, text in rows
+    ]
 
 
 def _samples_by_tx(conn, keys: list[str]) -> dict[str, list]:
@@ -280,14 +306,15 @@ def fill_session_costs(conn) -> int:
         where p.session_key = s.session_key and p.price_in_force_excl_vat is not null""")[0][0]
 
 
-def build_session_prices(conn, batch_rows: int = BATCH_ROWS) -> dict[str, int]:
+def build_session_prices(conn, batch_rows: int = BATCH_ROWS, options: Mapping[str, Any] | None = None
+                         ) -> dict[str, int]:
     """(Re)build ``recon.session_prices`` and fill ``lineage.sessions.recomputed_*``; counts by status.
 
     One transaction: on any error neither table changes.
     """
     execute(conn, "begin transaction")
     try:
-        counts = _build_session_prices(conn, batch_rows)
+        counts = _build_session_prices(conn, batch_rows, match_tolerance(options))
         execute(conn, "commit")
     except BaseException:
         execute(conn, "rollback")
@@ -295,7 +322,7 @@ def build_session_prices(conn, batch_rows: int = BATCH_ROWS) -> dict[str, int]:
     return counts
 
 
-def _build_session_prices(conn, batch_rows: int) -> dict[str, int]:
+def _build_session_prices(conn, batch_rows: int, tolerance: Decimal = MATCH_TOLERANCE) -> dict[str, int]:
     execute(conn, PRICES_DDL)
     needed = ("lineage.sessions", "staging.cdrs", "staging.tariff_versions", "staging.evses", "staging.sites")
     if not all(table_exists(conn, t) for t in needed):
@@ -304,7 +331,7 @@ def _build_session_prices(conn, batch_rows: int) -> dict[str, int]:
         return {}
     execute(conn, f"""create or replace temp table _price_candidates as
         select *, row_number() over (order by session_key) as _rn from ({load_sql(CANDIDATES_SQL)})""")
-    pricer = Pricer(load_versions(conn))
+    pricer = Pricer(load_versions(conn), tolerance)
     counts: dict[str, int] = {}
     for batch in _batches(conn, batch_rows):
         samples = _samples_by_tx(conn, [r["session_key"] for r in batch if not r.get("cdr_json")])
@@ -335,9 +362,10 @@ def _build_session_prices(conn, batch_rows: int) -> dict[str, int]:
     "the next; also fills lineage.sessions.recomputed_cost_excl_vat / _incl_vat / recomputed_tariff_version_id "
     "(same transaction).",
 )
-def recon_session_prices(context: dg.AssetExecutionContext, duckdb: WarehouseResource):
+def recon_session_prices(context: dg.AssetExecutionContext, duckdb: WarehouseResource, landing: LandingResource):
+    options = landing.settings().options
     with duckdb.get_connection() as conn:
-        counts = build_session_prices(conn)
+        counts = build_session_prices(conn, options=options)
     context.log.info(f"priced sessions: {counts}")
     return dg.MaterializeResult(metadata={"dagster/row_count": sum(counts.values()), "by_status": counts})
 

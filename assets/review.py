@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipeline.decisions import DecisionStore, store_path
 from pipeline.resources import LandingResource, WarehouseResource
 from pipeline.review import sync_review
 
@@ -41,11 +42,12 @@ def reports_dir(database: str) -> Path:
                           description="every current finding belongs to a present queue item"),
     ],
 )
-def recon_review(context: dg.AssetExecutionContext, duckdb: WarehouseResource):
+def recon_review(context: dg.AssetExecutionContext, duckdb: WarehouseResource, landing: LandingResource):
     from pipeline.review import findings_sql
 
+    store = DecisionStore(store_path(duckdb.database, landing.settings().options))
     with duckdb.get_connection() as conn:
-        report = sync_review(conn)
+        report = sync_review(conn, store=store)
         dupes = conn.execute(
             "select count(*) - count(distinct review_key) from recon.review").fetchall()[0][0]
         unqueued = conn.execute(f"""

@@ -101,11 +101,13 @@ class StgCdrs(_Staged):
     auth_method: str = pa.Field(nullable=True, isin=values(AuthMethod))
     token_type: str = pa.Field(nullable=True, isin=values(TokenType))
     currency: str = pa.Field(nullable=False, str_matches=r"^[A-Z]{3}$")
-    total_cost_excl_vat: float = pa.Field(nullable=False, ge=0)
-    total_cost_incl_vat: float = pa.Field(nullable=True, ge=0)
-    total_energy_kwh: float = pa.Field(nullable=False, ge=0)
-    total_time_h: float = pa.Field(nullable=True, ge=0)
-    total_parking_time_h: float = pa.Field(nullable=True, ge=0)
+    # The sign depends on ``credit`` (checked below): a credit CDR carries the original's
+    # amounts negated (OCPI 2.2.1 mod_cdrs, "Credit CDRs").
+    total_cost_excl_vat: float = pa.Field(nullable=False)
+    total_cost_incl_vat: float = pa.Field(nullable=True)
+    total_energy_kwh: float = pa.Field(nullable=False)
+    total_time_h: float = pa.Field(nullable=True)
+    total_parking_time_h: float = pa.Field(nullable=True)
     credit: bool = pa.Field(nullable=False)
     credit_reference_id: str = pa.Field(nullable=True)
     ocpi_version: str = pa.Field(nullable=False, isin=["2.1.1", "2.2.1", "2.3.0"])
@@ -118,6 +120,17 @@ class StgCdrs(_Staged):
     def _party(cls, data) -> pl.LazyFrame:
         return data.lazyframe.select((pl.col("ocpi_version") == "2.1.1")
                                      | (pl.col("country_code").is_not_null() & pl.col("party_id").is_not_null()))
+
+    @pa.dataframe_check(name="amounts_not_negative_unless_credit")
+    def _sign(cls, data) -> pl.LazyFrame:
+        # OCPI negates only the money of a credit; some CPOs negate its volumes as well, and
+        # neither is a reason to lose the record. A normal CDR with a negative figure is.
+        columns = ("total_cost_excl_vat", "total_cost_incl_vat", "total_energy_kwh", "total_time_h",
+                   "total_parking_time_h")
+        ok = pl.lit(True)
+        for c in columns:
+            ok = ok & (pl.col(c).is_null() | (pl.col(c) >= 0))
+        return data.lazyframe.select(pl.col("credit") | ok)
 
     @pa.dataframe_check(name="credit_needs_credit_reference_id")
     def _credit(cls, data) -> pl.LazyFrame:

@@ -8,6 +8,7 @@ import pkgutil
 import sys
 
 import pipeline.commands
+from pipeline.config import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    code = args.func(args)
+    try:
+        code = args.func(args)
+    except ConfigError as exc:  # the user's file, not a crash: say which keys, no traceback
+        print(f"chargeline: {exc}", file=sys.stderr)
+        return 2
     return int(code or 0)
 
 

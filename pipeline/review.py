@@ -10,6 +10,12 @@ EVSE or site finding (``review_key = 'flag:' || flag_id``; the identity is docum
 ``assets/sql/marts/findings.sql`` and docs/review.md). A sync never deletes an item or
 touches its decision: a finding that vanished after new data is marked
 ``finding_present = false``, and the decision stays.
+
+Decisions themselves live in the decision store (``pipeline.decisions``: SQLite beside the
+warehouse), never only in the warehouse a night rewrites: ``set_status`` records there
+first, and every sync copies the store's decisions and log into ``recon.review`` and
+``recon.review_log``. ``store_queue_connection`` serves the queue from the store's mirror
+when a running night holds the warehouse.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from pipeline.decisions import DecisionStore, store_path
 from pipeline.sql import execute, load_sql, query
 
 STATUSES = ("open", "confirmed", "dismissed", "resolved")
@@ -178,15 +185,61 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def sync_review(conn: duckdb.DuckDBPyConnection, at: datetime | None = None) -> SyncReport:
+def store_for(conn: duckdb.DuckDBPyConnection) -> DecisionStore:
+    """The decision store beside the warehouse file ``conn`` is connected to."""
+    path = conn.execute(
+        "select path from duckdb_databases() where database_name = current_database()").fetchall()[0][0]
+    if not path or path == ":memory:":
+        raise ValueError("an in-memory warehouse has no decision store beside it: pass store=")
+    return DecisionStore(store_path(path))
+
+
+def _apply_store(conn: duckdb.DuckDBPyConnection, store: DecisionStore) -> None:
+    """Copy the store's decisions and log over ``recon.review`` / ``recon.review_log``
+    (inside the caller's transaction)."""
+    decisions = store.decisions()
+    execute(conn, """create or replace temp table _decisions (review_key varchar, session_key varchar,
+        status varchar, reviewer varchar, note varchar, decided_at timestamptz)""")
+    if decisions:
+        conn.executemany("insert into _decisions values (?, ?, ?, ?, ?, ?)", decisions)
+    execute(conn, """
+        update recon.review set status = d.status, reviewer = d.reviewer, note = d.note,
+                                decided_at = d.decided_at
+        from _decisions as d where recon.review.review_key = d.review_key
+    """)
+    execute(conn, "drop table _decisions")
+    execute(conn, "delete from recon.review_log")
+    log = [(d.log_id, d.review_key, d.session_key, d.old_status, d.new_status, d.reviewer, d.note,
+            d.decided_at) for d in store.log()]
+    if log:
+        conn.executemany("insert into recon.review_log values (?, ?, ?, ?, ?, ?, ?, ?)", log)
+
+
+def _adopt_legacy(conn: duckdb.DuckDBPyConnection, store: DecisionStore) -> None:
+    """Decisions a warehouse holds that an empty store lacks (a warehouse from before the
+    store, or a store file lost): the store adopts them rather than resetting them."""
+    decided = conn.execute("""select review_key, session_key, status, reviewer, note, decided_at
+                              from recon.review where decided_at is not null""").fetchall()
+    log = conn.execute("""select review_key, session_key, old_status, new_status, reviewer, note,
+                          decided_at from recon.review_log order by log_id""").fetchall()
+    if decided or log:
+        store.import_legacy(decided, log)
+
+
+def sync_review(conn: duckdb.DuckDBPyConnection, at: datetime | None = None,
+                store: DecisionStore | None = None) -> SyncReport:
     """Upsert the queue from ``recon.flags`` by ``review_key``, keeping every decision.
 
     Items whose findings are present are refreshed (checks, severity, money, ids) and
     marked present; items with no finding any more are marked ``finding_present = false``
-    and keep their status, reviewer and note. New items start ``open``.
+    and keep their status, reviewer and note. New items start ``open``. Decisions and the
+    log are then laid over from ``store`` (default: the one beside the warehouse), and the
+    store's queue mirror is refreshed.
     """
     at = at or _now()
+    store = store or store_for(conn)
     ensure_tables(conn)
+    _adopt_legacy(conn, store)
     start_join, start_expr = "", "null::timestamptz"
     if table_exists(conn, "lineage.sessions"):
         present = table_columns(conn, "lineage.sessions")
@@ -252,12 +305,14 @@ def sync_review(conn: duckdb.DuckDBPyConnection, at: datetime | None = None) -> 
             update recon.review set finding_present = false
             where finding_present and review_key not in (select review_key from _review_current)
         """)
+        _apply_store(conn, store)
         items = conn.execute("select count(*) from recon.review").fetchall()[0][0]
         execute(conn, "drop table _review_current")
         execute(conn, "commit")
     except BaseException:
         execute(conn, "rollback")
         raise
+    store.replace_items(query(conn, "select * from recon.review").to_dicts(), at)
     return SyncReport(items=items, new=counts[0], refreshed=counts[1], disappeared=disappeared,
                       reappeared=counts[2])
 
@@ -311,21 +366,26 @@ def set_status(
     note: str | None = None,
     reviewer: str | None = None,
     at: datetime | None = None,
+    store: DecisionStore | None = None,
 ) -> Decision:
-    """Record a decision on the item KEY names and append it to ``recon.review_log``.
+    """Record a decision on the item KEY names in the decision store, then show it in
+    ``recon.review`` / ``recon.review_log`` of ``conn`` at once.
 
     A decision without a note keeps the item's earlier note; the log keeps what was given.
+    ``conn`` may be the store's own queue (``store_queue_connection``) while a night holds
+    the warehouse: the decision reaches the warehouse with the next sync.
     """
     if status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
     at = at or _now()
     reviewer = reviewer or default_reviewer()
+    store = store or store_for(conn)
     review_key = resolve_key(conn, key)
+    session_key = conn.execute(
+        "select session_key from recon.review where review_key = $k", {"k": review_key}).fetchall()[0][0]
+    d = store.record(review_key, session_key, status, reviewer, note, at)
     execute(conn, "begin transaction")
     try:
-        session_key, old = conn.execute(
-            "select session_key, status from recon.review where review_key = $k", {"k": review_key}
-        ).fetchall()[0]
         execute(conn, """
             update recon.review
             set status = $s, reviewer = $r, note = coalesce($n, note), decided_at = $at
@@ -333,15 +393,35 @@ def set_status(
         """, {"s": status, "r": reviewer, "n": note, "at": at, "k": review_key})
         execute(conn, """
             insert into recon.review_log
-                (review_key, session_key, old_status, new_status, reviewer, note, decided_at)
-            values ($k, $sk, $o, $s, $r, $n, $at)
-        """, {"k": review_key, "sk": session_key, "o": old, "s": status, "r": reviewer,
-              "n": note, "at": at})
+                (log_id, review_key, session_key, old_status, new_status, reviewer, note, decided_at)
+            values ($id, $k, $sk, $o, $s, $r, $n, $at)
+        """, {"id": d.log_id, "k": review_key, "sk": session_key, "o": d.old_status, "s": status,
+              "r": reviewer, "n": note, "at": at})
         execute(conn, "commit")
     except BaseException:
         execute(conn, "rollback")
         raise
-    return Decision(review_key, old, status, reviewer, note, at)
+    return Decision(review_key, d.old_status, status, reviewer, note, at)
+
+
+def store_queue_connection(store: DecisionStore) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB whose ``recon.review`` / ``recon.review_log`` come from the
+    store: the queue as of the last sync with every decision recorded since. The queue
+    functions of this module work on it unchanged (findings and lineage are absent)."""
+    from pipeline.warehouse import configure
+
+    conn = configure(duckdb.connect())
+    ensure_tables(conn)
+    items = store.items()
+    if items:
+        conn.register("_mirror", pl.DataFrame(items, infer_schema_length=None))
+        execute(conn, "insert into recon.review by name select * from _mirror")
+        conn.unregister("_mirror")
+    log = [(d.log_id, d.review_key, d.session_key, d.old_status, d.new_status, d.reviewer, d.note,
+            d.decided_at) for d in store.log()]
+    if log:
+        conn.executemany("insert into recon.review_log values (?, ?, ?, ?, ?, ?, ?, ?)", log)
+    return conn
 
 
 QUEUE_COLUMNS = (

@@ -10,7 +10,8 @@ with
 site_price as (
     select site_id, median(cdr_total_cost_excl_vat / cdr_energy_kwh) as unit_price, any_value(currency) as currency
     from lineage.sessions
-    where cdr_energy_kwh >= 1 and cdr_total_cost_excl_vat > 0 and not cdr_is_credit
+    -- A credited CDR was withdrawn, often for a wrong price: only live CDRs set the unit price.
+    where cdr_energy_kwh >= 1 and cdr_total_cost_excl_vat > 0 and not cdr_is_credit and not cdr_is_credited
     group by site_id
 ),
 

@@ -1,7 +1,9 @@
 -- CDRs priced with a tariff version other than the one in force at session start
 -- (recon.session_prices: the CDR's own version is embedded, referenced, or the one whose
--- price reproduces the CDR total). Money: what the version in force would have charged,
--- against the CDR total.
+-- price reproduces the CDR total), when the two versions price differently: a tariff
+-- re-published with a new last_updated and the same elements, prices, restrictions,
+-- currency and min/max (pipeline.tariffs.history.price_content) is not stale.
+-- Money: what the version in force would have charged, against the CDR total.
 select
     p.session_key, s.site_id, s.site_type, s.charge_point_id, s.evse_uid, s.ocpp_transaction_id,
     s.backend_session_id, p.cdr_id,
@@ -17,6 +19,7 @@ select
         'cdr_tariff_version_known_from', p.cdr_tariff_source,
         'tariff_version_in_force', p.in_force_version_id,
         'in_force_since', p.in_force_valid_from_at,
+        'versions_price_alike', p.cdr_tariff_same_prices,
         'cdr_total_cost_excl_vat', p.cdr_total_cost_excl_vat,
         'price_under_cdr_version_excl_vat', p.price_cdr_tariff_excl_vat,
         'price_under_version_in_force_excl_vat', p.price_in_force_excl_vat,
@@ -33,3 +36,4 @@ where p.cdr_tariff_version_id is not null
     and p.in_force_version_id is not null
     and p.cdr_tariff_version_id <> p.in_force_version_id
     and p.cdr_tariff_source in ('embedded', 'embedded_reference', 'price_match')
+    and not coalesce(p.cdr_tariff_same_prices, false)

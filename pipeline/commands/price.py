@@ -1,4 +1,7 @@
-"""``chargeline price --tariff FILE --cdr FILE``: re-price one CDR under one tariff (contract §4)."""
+"""``chargeline price --cdr FILE [--tariff FILE]``: re-price one CDR under one tariff (contract §4).
+
+Without ``--tariff`` the CDR is priced with its own embedded ``tariffs`` (OCPI 2.2.1 ``CDR.tariffs``).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.tariffs.engine import price
-from pipeline.tariffs.history import in_force
+from pipeline.tariffs.history import in_force, tariff_key
 from pipeline.tariffs.model import (
     COST_FIELDS,
     VOLUME_FIELDS,
@@ -66,22 +69,59 @@ def load_objects(path: Path) -> list[Any]:
 
 
 def choose_tariff(tariffs: list[Tariff], cdr: Cdr) -> tuple[Tariff | None, list[str]]:
-    """The tariff the CDR refers to, in the version in force at its start, else the first."""
+    """The tariff that applies to the CDR, in the version in force at its start.
+
+    OCPI 2.2.1 (mod_cdrs, ChargingPeriod.tariff_id): a period names the tariff relevant to it;
+    ``CDR.tariffs`` lists the relevant tariffs. So: the tariff the periods name, else one the
+    CDR lists by id, else any; of several versions of it, the one in force at the CDR's start.
+    Where that still leaves a choice (periods naming several tariffs, several tariffs and no
+    reference, two versions with the same ``last_updated``), the first is used and a note
+    says so: the engine prices a session under one tariff version.
+    """
     notes: list[str] = []
-    wanted = [t for t in tariffs if t.id in cdr.tariff_ids] if cdr.tariff_ids else []
-    pool = wanted or tariffs
-    if cdr.tariff_ids and not wanted and tariffs:
-        notes.append(
-            f"no tariff with id {', '.join(cdr.tariff_ids)} in the tariff file; used {tariffs[0].id!r}"
-        )
-    if not pool:
+    if not tariffs:
         return None, notes
+    period_ids = list(dict.fromkeys(p.tariff_id for p in cdr.charging_periods if p.tariff_id))
+    known = [i for i in period_ids if any(t.id == i for t in tariffs)]
+    if len(known) > 1:
+        notes.append(f"charging periods refer to tariffs {', '.join(known)}; priced every period under "
+                     f"{known[0]!r} (one tariff per session)")
+    wanted_ids = known[:1] or [i for i in cdr.tariff_ids if any(t.id == i for t in tariffs)]
+    if cdr.tariff_ids and not wanted_ids:
+        notes.append(f"no tariff with id {', '.join(dict.fromkeys(cdr.tariff_ids))} among the tariffs given; "
+                     f"used {tariffs[0].id!r}")
+    pool = [t for t in tariffs if t.id in wanted_ids] if wanted_ids else list(tariffs)
+    ids = list(dict.fromkeys(t.id for t in pool))
+    if len(ids) > 1:
+        notes.append(f"{len(ids)} tariffs could apply ({', '.join(ids)}) and the CDR names none of them "
+                     f"for its periods; priced under the first, {ids[0]!r}")
+        pool = [t for t in pool if t.id == ids[0]]
+    chosen = pool[0]
     if len(pool) > 1 and cdr.start_date_time is not None:
-        found = in_force(pool, cdr.start_date_time, tariff_id=pool[0].id)
-        if found is not None:
-            return found, notes
-        notes.append("no tariff version in force at the CDR's start; used the first one")
-    return pool[0], notes
+        found = in_force(pool, cdr.start_date_time, tariff_id=chosen.id)
+        if found is None:
+            notes.append("no tariff version in force at the CDR's start; used the first one")
+        else:
+            chosen = found
+    twins = [t for t in pool if tariff_key(t) == tariff_key(chosen) and t.last_updated == chosen.last_updated]
+    if len(twins) > 1:
+        chosen = twins[0]
+        notes.append(f"{len(twins)} versions of tariff {chosen.id!r} share last_updated "
+                     f"{chosen.last_updated.isoformat() if chosen.last_updated else 'none'}; priced under the first")
+    return chosen, notes
+
+
+def embedded_tariffs(cdr_object: Mapping[str, Any], cdr: Cdr) -> tuple[list[Tariff], str | None]:
+    """The CDR's own priceable ``tariffs``, or why there are none (a sentence)."""
+    raw = cdr_object.get("tariffs")
+    if raw is None:
+        return [], "the CDR has no 'tariffs' field"
+    if not isinstance(raw, list) or not raw:
+        return [], "the CDR's 'tariffs' is empty"
+    usable = [t for t in cdr.tariffs if t.elements]
+    if not usable:
+        return [], "the CDR's 'tariffs' name tariffs but carry no elements to price with"
+    return usable, None
 
 
 def _money(value: Price | None) -> dict[str, float | None] | None:
@@ -134,10 +174,22 @@ def run(args: argparse.Namespace) -> int:
     notes = list(cdr.warnings)
     if len(cdr_objects) > 1:
         notes.append(f"{len(cdr_objects)} CDRs in the file; priced the first")
-    tariff, chosen_notes = choose_tariff(tariffs or list(cdr.tariffs), cdr)
+    if args.tariff:
+        if not tariffs:
+            print(f"chargeline price: no tariff in {args.tariff}", file=sys.stderr)
+            return 2
+        source = "file"
+    else:
+        tariffs, why = embedded_tariffs(cdr_objects[0], cdr)
+        if not tariffs:
+            print(f"chargeline price: no --tariff given and nothing to price with: {why}; "
+                  "give the tariff with --tariff FILE", file=sys.stderr)
+            return 2
+        source = "embedded"
+    tariff, chosen_notes = choose_tariff(tariffs, cdr)
     notes.extend(chosen_notes)
     if tariff is None:
-        print("chargeline price: no tariff given and none embedded in the CDR", file=sys.stderr)
+        print("chargeline price: no tariff to price with", file=sys.stderr)
         return 2
     expired = {"auto": None, "yes": True, "no": False}[args.reservation_expired]
     breakdown = price(
@@ -162,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
             "country_code": tariff.country_code,
             "party_id": tariff.party_id,
             "last_updated": None if tariff.last_updated is None else tariff.last_updated.isoformat(),
+            "source": source,
         },
         "currency": tariff.currency,
         "price_limit_applied": breakdown.price_limit_applied,

@@ -2,7 +2,10 @@
 
 KEY is a session key, review key (``flag:<id>`` for charger and site findings), CDR id,
 backend session id, OCPI session id or ``charger:transaction``. Reading commands open the
-warehouse read-only; ``set`` writes one decision and its audit row.
+warehouse read-only; ``set`` records one decision and its audit row in the decision store
+(``pipeline.decisions``) and shows it in the warehouse at once. While a night holds the
+warehouse, every action works on the store's copy of the queue (as of the last run, with
+every decision since), and a decision reaches the warehouse with the next run.
 """
 
 from __future__ import annotations
@@ -58,14 +61,33 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.resolve(warehouse=args.warehouse, config=args.config)
 
 
+def _store(args: argparse.Namespace):
+    from pipeline.decisions import DecisionStore, store_path
+
+    settings = _settings(args)
+    return DecisionStore(store_path(settings.warehouse, settings.options))
+
+
 def _open(args: argparse.Namespace, read_only: bool):
+    """The warehouse, or the store's queue when a running night holds the warehouse."""
+    import duckdb
+
+    from pipeline.review import store_queue_connection
     from pipeline.warehouse import connect
 
     settings = _settings(args)
     if not settings.warehouse.exists():
         print(f"warehouse not found: {settings.warehouse} (run `chargeline run` first)", file=sys.stderr)
         return None
-    return connect(settings.warehouse, read_only=read_only)
+    try:
+        return connect(settings.warehouse, read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+    store = _store(args)
+    print(f"warehouse busy (a run holds it): the queue as of {store.items_synced_at() or 'never'}, "
+          "decisions current; findings and lineage show after the run", file=sys.stderr)
+    return store_queue_connection(store)
 
 
 def _open_queue(args: argparse.Namespace, read_only: bool):
@@ -171,7 +193,8 @@ def run_set(args: argparse.Namespace) -> int:
         return code
     with conn:
         try:
-            d = set_status(conn, args.key, args.status, note=args.note, reviewer=args.reviewer)
+            d = set_status(conn, args.key, args.status, note=args.note, reviewer=args.reviewer,
+                           store=_store(args))
         except (KeyNotFound, AmbiguousKey) as exc:
             print(exc.args[0], file=sys.stderr)
             return 1

@@ -26,6 +26,7 @@ from pipeline.generate.network import (
     write_tariffs,
     write_tokens,
 )
+from pipeline.generate.ocpi_writer import write_tariff_republications
 from pipeline.generate.site import GenConfig, SiteResult, generate_site
 
 __all__ = ["GenConfig", "generate"]
@@ -56,6 +57,10 @@ def generate(cfg: GenConfig, progress: bool = False) -> dict:
     tokens = build_tokens(cfg.evses, cfg.seed)
     write_registry(sites, cfg.landing)
     n_tariffs = write_tariffs(tariffs, cfg.landing)
+    # Re-publications with unchanged prices: field noise, never a stale or changed tariff.
+    end = dt.datetime.combine(cfg.start + dt.timedelta(days=cfg.days + 1), dt.time(), dt.UTC).timestamp()
+    n_tariffs += write_tariff_republications(tariffs, cfg.landing, cfg.seed, end,
+                                             getattr(cfg, "noise", "field") != "none")
     write_tokens(tokens, cfg.landing, cfg.start)
     _STATE.update(sites=sites, cfg=cfg, tariffs=tariffs, tokens=tokens)
 

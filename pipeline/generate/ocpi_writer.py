@@ -1,21 +1,75 @@
-"""OCPI 2.2.1 CDRs and Location snapshots, in the file shapes partners really send."""
+"""OCPI 2.2.1 CDRs, tariff re-publications and Location snapshots, in the shapes partners send."""
 
 from __future__ import annotations
 
 import gzip
 import io
 import json
+import math
 import random
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pipeline.generate import pricing
 from pipeline.generate.clock import iso_s, local_dt
-from pipeline.generate.network import CPO_COUNTRY, CPO_PARTY, Site
+from pipeline.generate.network import CPO_COUNTRY, CPO_PARTY, Site, TariffVersion
 from pipeline.generate.sessions import STEP_S, Session
 
 # Per-site CDR file shapes, chosen by site number so every shape appears in a demo.
 CDR_SHAPES = ("array", "envelope", "jsonl", "envelope_gz", "jsonl_gz")
+
+# How the back office that issues a site's CDRs writes them (field practice, not a check's
+# tolerance). Times: most systems cut to whole seconds, some to minutes (billing systems
+# that keep minute resolution). Money: most round each cost field to cents and add them;
+# some round only the total of the exact costs, so the fields need not add up to it.
+# Durations go out as hours with 4 decimals (0.36 s), as most CPOs send them.
+CDR_TIME_RES = (("s", 0.7), ("min", 0.3))
+CDR_COST_ROUNDING = (("component", 0.6), ("total", 0.4))
+CDR_HOURS_DP = 4
+# Tariffs are re-published with a new last_updated and unchanged content: a nightly full
+# PUT, a re-sync after a platform migration, an edited alt text. 0-2 times per version.
+TARIFF_REPUBLISH_TIMES = ((0, 0.3), (1, 0.4), (2, 0.3))
+MONEY_FIELDS = ("total_cost", "total_fixed_cost", "total_energy_cost", "total_time_cost",
+                "total_parking_cost", "total_reservation_cost")
+
+
+def _weighted(rng: random.Random, options: tuple) -> object:
+    r, acc = rng.random(), 0.0
+    for value, p in options:
+        acc += p
+        if r < acc:
+            return value
+    return options[-1][0]
+
+
+@dataclass(frozen=True)
+class CdrPartner:
+    """How one CPO back office writes CDRs: time resolution and cost rounding."""
+
+    time_res: str = "s"            # "s" or "min": times cut (floored) to it
+    cost_rounding: str = "component"  # "component": fields to cents, total their sum; "total"
+    hours_dp: int = 6
+
+
+EXACT_PARTNER = CdrPartner()  # --noise none: whole seconds, per-field cents, 6-dp hours
+
+
+def cdr_partner(site: Site, noise: bool = True) -> CdrPartner:
+    """The back-office practice of the CDRs of one site (seeded by the site, so repeatable)."""
+    if not noise:
+        return EXACT_PARTNER
+    rng = random.Random(f"cdr-partner:{site.site_id}")
+    return CdrPartner(str(_weighted(rng, CDR_TIME_RES)), str(_weighted(rng, CDR_COST_ROUNDING)), CDR_HOURS_DP)
+
+
+def _cut(t: float, res: str) -> float:
+    return float(math.floor(t / 60.0) * 60) if res == "min" else float(math.floor(t))
+
+
+def _cents(x: Decimal) -> float:
+    return float(x.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def site_geo(site: Site) -> dict:
@@ -56,7 +110,7 @@ def cdr_periods(s: Session, tariff: dict, tz: ZoneInfo, steps_wh: list[int] | No
         dur = edges[j + 1] - edges[j]
         if dur <= 0:
             continue
-        hours = round(dur / 3600.0, 6)
+        hours = round(dur / 3600.0, 6)  # the issuer's own figure; build_cdr rounds what is sent
         if edges[j] >= s.charge_end_at:
             vols = {"PARKING_TIME": hours}
         else:
@@ -66,14 +120,21 @@ def cdr_periods(s: Session, tariff: dict, tz: ZoneInfo, steps_wh: list[int] | No
 
 
 def build_cdr(site: Site, s: Session, tariff: dict, periods: list[pricing.Period],
-              fields: dict, cdr_id: str, last_updated: float) -> dict:
-    """One OCPI 2.2.1 CDR object."""
+              fields: dict, cdr_id: str, last_updated: float, partner: CdrPartner | None = None) -> dict:
+    """One OCPI 2.2.1 CDR object, written as the site's back office writes it.
+
+    ``partner`` defaults to the site's (``cdr_partner``); ``EXACT_PARTNER`` for exact output.
+    Costs come from the issuer's own pricing (``fields``), on its exact volumes; the CDR
+    carries the volumes as sent (hours to ``hours_dp`` decimals).
+    """
+    partner = partner or cdr_partner(site)
     geo = site_geo(site)
     uid, cc, party, contract = s.token
     standard = "IEC_62196_T2_COMBO" if s.evse.power_type == "DC" else "IEC_62196_T2"
     cdr = {
         "country_code": CPO_COUNTRY, "party_id": CPO_PARTY, "id": cdr_id,
-        "start_date_time": iso_s(s.start_at), "end_date_time": iso_s(s.stop_at),
+        "start_date_time": iso_s(_cut(s.start_at, partner.time_res)),
+        "end_date_time": iso_s(_cut(s.stop_at, partner.time_res)),
         "session_id": s.ocpi_session_id,
         "cdr_token": {"country_code": cc, "party_id": party, "uid": uid, "type": "RFID", "contract_id": contract},
         "auth_method": "AUTH_REQUEST" if s.auth_at is not None else "WHITELIST",
@@ -87,15 +148,79 @@ def build_cdr(site: Site, s: Session, tariff: dict, periods: list[pricing.Period
         "currency": tariff["currency"],
         "tariffs": [tariff],
         "charging_periods": [
-            {"start_date_time": iso_s(p.start.timestamp()),
-             "dimensions": [{"type": k, "volume": v} for k, v in p.volumes.items()],
+            {"start_date_time": iso_s(_cut(p.start.timestamp(), partner.time_res)),
+             "dimensions": [{"type": k, "volume": v if k == "ENERGY" else round(v, partner.hours_dp)}
+                            for k, v in p.volumes.items()],
              "tariff_id": p.tariff_id}
             for p in periods
         ],
     }
     cdr.update(fields)
+    exact = getattr(fields, "exact_total", None)
+    if partner.cost_rounding == "total" and exact is not None:
+        cdr["total_cost"] = {"excl_vat": _cents(exact[0]), "incl_vat": _cents(exact[1])}
+    if "total_time" in cdr:
+        cdr["total_time"] = round(cdr["total_time"], partner.hours_dp)
     cdr["last_updated"] = iso_s(last_updated)
     return cdr
+
+
+def as_sent(cdr: dict) -> dict:
+    """A CDR as it goes out: a credit carries the negated amounts of what it credits.
+
+    OCPI 2.2.1 mod_cdrs, Credit CDRs: the credit holds the original's data with its costs
+    negative; volumes stay as they were.
+    """
+    if not cdr.get("credit"):
+        return cdr
+    out = dict(cdr)
+    for name in MONEY_FIELDS:
+        price = out.get(name)
+        if isinstance(price, dict):
+            out[name] = {k: (-abs(v) if isinstance(v, int | float) else v) for k, v in price.items()}
+    return out
+
+
+def republications(tariffs: dict[str, list[TariffVersion]], seed: int, period_end: float) -> list[dict]:
+    """Tariff objects published again with a new ``last_updated`` and the same content.
+
+    Each version may be re-sent while it is the one in force (never after its successor
+    starts, which would put the old prices back in force); the re-sent object has no
+    ``start_date_time``, so it is in force from its ``last_updated``, and its alt text may
+    say so: nothing a driver pays changes.
+    """
+    out: list[dict] = []
+    for tid in sorted(tariffs):
+        versions = sorted(tariffs[tid], key=lambda v: v.valid_from)
+        rng = random.Random(f"tariff-republish:{seed}:{tid}")
+        for k, tv in enumerate(versions):
+            since = float(int(tv.valid_from)) + 3600
+            until = versions[k + 1].valid_from - 3600 if k + 1 < len(versions) else period_end
+            if until <= since:
+                continue
+            for t in sorted(rng.uniform(since, until) for _ in range(int(_weighted(rng, TARIFF_REPUBLISH_TIMES)))):
+                obj = json.loads(json.dumps(tv.obj))
+                obj.pop("start_date_time", None)
+                obj["last_updated"] = iso_s(t)
+                if rng.random() < 0.5 and obj.get("tariff_alt_text"):
+                    text = obj["tariff_alt_text"][0]["text"]
+                    obj["tariff_alt_text"] = [{"language": "en", "text": f"{text} (re-published)"}]
+                out.append(obj)
+    return out
+
+
+def write_tariff_republications(tariffs: dict[str, list[TariffVersion]], landing: Path, seed: int,
+                                period_end: float, noise: bool = True) -> int:
+    """Write ``republications`` beside the original versions; how many files."""
+    if not noise:
+        return 0
+    d = landing / "tariffs"
+    d.mkdir(parents=True, exist_ok=True)
+    objs = republications(tariffs, seed, period_end)
+    for obj in objs:
+        stamp = obj["last_updated"].replace(":", "").replace("-", "")
+        (d / f"{obj['id']}_republished_{stamp}.json").write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+    return len(objs)
 
 
 def write_cdrs(cdrs_by_day: dict[str, list[dict]], site: Site, landing: Path, malformed: dict) -> int:
@@ -107,6 +232,7 @@ def write_cdrs(cdrs_by_day: dict[str, list[dict]], site: Site, landing: Path, ma
     n = 0
     for day, cdrs in sorted(cdrs_by_day.items()):
         n += len(cdrs)
+        cdrs = [as_sent(c) for c in cdrs]
         if shape.startswith("jsonl"):
             lines = [json.dumps(c, separators=(",", ":")) for c in cdrs]
             name = f"{day}.jsonl"

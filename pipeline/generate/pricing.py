@@ -16,7 +16,9 @@ Rules (OCPI 2.2.1 mod_tariffs, with the 2.2.1-bugfixes wording):
 - ``step_size`` rounds the session total of a dimension up to whole steps; the extra
   volume is billed at the price of the last period's component for that dimension.
 - Costs are rounded half-up to cents per dimension; the total is their sum, so a CDR's
-  parts always add up.
+  parts always add up. Some CPOs instead round only the total of the exact costs: the exact
+  total travels with ``cdr_fields()`` (``CdrFields.exact_total``) so that the CDR writer
+  can bill like such a partner (``ocpi_writer.CdrPartner``).
 """
 
 from __future__ import annotations
@@ -64,6 +66,16 @@ class Period:
     tariff_id: str | None = None
 
 
+class CdrFields(dict):
+    """A CDR's cost and volume fields; ``exact_total`` = (excl, incl) before cent rounding.
+
+    ``exact_total`` is None when a cost was set after pricing (a planted wrong price): then
+    only the rounded fields are the truth of what was billed.
+    """
+
+    exact_total: tuple[Decimal, Decimal] | None = None
+
+
 @dataclass
 class PriceBreakdown:
     """Per-dimension costs (excl/incl VAT) and volumes, in CDR field names."""
@@ -71,6 +83,9 @@ class PriceBreakdown:
     costs: dict[str, tuple[float, float]] = field(default_factory=dict)
     volumes: dict[str, float] = field(default_factory=dict)
     chosen: list[dict[str, int]] = field(default_factory=list)
+    # Exact (excl, incl) per dimension, and the rounded costs they gave when priced.
+    exact: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    priced_costs: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def total_excl(self) -> float:
@@ -80,11 +95,14 @@ class PriceBreakdown:
     def total_incl(self) -> float:
         return cents(sum(v[1] for v in self.costs.values()))
 
-    def cdr_fields(self) -> dict:
+    def cdr_fields(self) -> CdrFields:
         """The CDR's cost and volume fields (OCPI 2.2.1 names)."""
-        out: dict = {
+        out = CdrFields({
             "total_cost": {"excl_vat": self.total_excl, "incl_vat": self.total_incl},
-        }
+        })
+        if self.exact and self.costs == self.priced_costs:
+            out.exact_total = (sum((v[0] for v in self.exact.values()), Decimal(0)),
+                               sum((v[1] for v in self.exact.values()), Decimal(0)))
         for dim, name in COST_FIELD.items():
             if dim in self.costs:
                 ex, inc = self.costs[dim]
@@ -160,10 +178,13 @@ def price(tariff: dict, periods: list[Period]) -> PriceBreakdown:
     if flat is not None:
         p = flat[1]
         out.costs["FLAT"] = (cents(p["price"]), cents(p["price"] * (1 + p.get("vat", 0) / 100)))
+        out.exact["FLAT"] = (_d(p["price"]), _d(p["price"]) * (1 + _d(p.get("vat", 0)) / 100))
     for dim in DIMENSIONS:
         ex = inc = Decimal(0)
-        vol = priced = 0.0
+        vol = 0.0
+        priced = 0  # whole seconds or Wh: what was measured (CDR volumes are rounded hours)
         last = None
+        unit = STEP_UNIT[dim]
         for per in periods:
             v = per.volumes.get(dim, 0.0)
             if not v:
@@ -174,24 +195,24 @@ def price(tariff: dict, periods: list[Period]) -> PriceBreakdown:
                 continue
             # step_size rounds the priced volume only; free time is not rounded up
             # (OCPI 2.2.1-bugfixes step_size example: 0.73 EUR).
-            priced += v
+            q = round(v * unit)
+            priced += q
             last = found[1]
-            ex += _d(v) * _d(last["price"])
-            inc += _d(v) * _d(last["price"]) * (1 + _d(last.get("vat", 0)) / 100)
+            ex += Decimal(q) * _d(last["price"]) / _d(unit)
+            inc += Decimal(q) * _d(last["price"]) * (1 + _d(last.get("vat", 0)) / 100) / _d(unit)
         if vol:
             out.volumes[dim] = vol
         if last is None:
             continue
         step = last.get("step_size") or 1
-        unit = STEP_UNIT[dim]
-        # Volumes arrive rounded (hours to 6 dp): snap to 0.1 s or Wh before stepping up.
-        raw = round(priced * unit, 1)
-        billed = math.ceil(raw / step) * step
-        # bill exactly the stepped volume: the snapped rest on top of the priced volume
-        extra = _d(billed) / _d(unit) - _d(priced)
+        billed = math.ceil(priced / step) * step
+        # the stepped-up rest is billed at the last priced component's price
+        extra = Decimal(billed - priced) / _d(unit)
         ex += extra * _d(last["price"])
         inc += extra * _d(last["price"]) * (1 + _d(last.get("vat", 0)) / 100)
         out.costs[dim] = (_cents_d(ex), _cents_d(inc))
+        out.exact[dim] = (ex, inc)
+    out.priced_costs = dict(out.costs)
     return out
 
 

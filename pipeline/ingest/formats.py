@@ -52,6 +52,30 @@ DEFAULT_LOG_PRESET = "ocpp_package"
 _FIELDS = ("time", "direction", "charger", "frame")
 
 
+# The keys an [ingest.sources.<name>] entry may have (documented in defaults.toml).
+SOURCE_KEYS = frozenset({
+    "glob", "columns", "shape", "constants", "delimiter", "quote", "decimal", "timestamp_format",
+    "null_values", "log_preset", "log_pattern", "log_time_format", "log_time_zone", "log_direction_in",
+    "log_direction_out", "log_charger_from_path", "log_ocpp_version",
+})
+
+
+def unknown_source_keys(options: dict) -> list[str]:
+    """Dotted names of keys in ``[ingest.sources.*]`` entries that are not settings.
+
+    Entry names and their ``columns``/``constants`` tables are the user's own; the keys of
+    an entry are not: a misspelt ``delimter`` would otherwise be ignored silently.
+    """
+    sources = (options.get("ingest") or {}).get("sources") or {}
+    out = []
+    for name, entry in sources.items():
+        if not isinstance(entry, dict):
+            out.append(f"ingest.sources.{name}")
+            continue
+        out += [f"ingest.sources.{name}.{k}" for k in entry if k not in SOURCE_KEYS]
+    return out
+
+
 def source_settings(opts: dict, rel: str) -> dict[str, Any]:
     """The merged ``[ingest.sources.*]`` settings whose glob matches ``rel``."""
     out: dict[str, Any] = {}

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipeline.tariffs.model import (
+    SESSION_TIME,
     CdrDimensionType,
     ChargingPeriod,
     Price,
@@ -40,6 +41,9 @@ PARKING_TIME = "PARKING_TIME"
 FLAT = "FLAT"
 RESERVATION_TIME = "RESERVATION_TIME"
 RESERVATION_FLAT = "RESERVATION_FLAT"
+# GIREVE SESSION_TIME (model.SESSION_TIME): billed in the CDR's total_time_cost, as OCPI
+# has no field for time charging or not.
+SESSION = SESSION_TIME
 
 _PRICED_DIMENSIONS = {
     CdrDimensionType.energy,
@@ -52,6 +56,7 @@ _BUCKET_KIND = {
     TIME: TariffDimensionType.time,
     PARKING_TIME: TariffDimensionType.parking_time,
     RESERVATION_TIME: TariffDimensionType.time,
+    SESSION: SESSION_TIME,
 }
 # Dimensions the engine reads for restrictions, not prices; anything else gets a warning.
 _CONTEXT_DIMENSIONS = {
@@ -310,7 +315,7 @@ def _find(
     missing: set[str],
 ) -> tuple[int, PriceComponent] | None:
     for index, element in candidates:
-        component = next((c for c in element.price_components if c.type is kind), None)
+        component = next((c for c in element.price_components if c.type == kind), None)
         if component is None:
             continue
         if element.restrictions.is_empty or _holds(element.restrictions, st, missing):
@@ -406,6 +411,7 @@ def price(
     end = session_end or (ordered[-1].end if ordered else None)
 
     charge_candidates = _candidates(tariff, reservation=False, expired=False)
+    has_session_time = any(c.type == SESSION_TIME for e in tariff.elements for c in e.price_components)
     reserve_candidates = _candidates(tariff, reservation=True, expired=expired)
 
     lines: list[CostLine] = []
@@ -444,6 +450,16 @@ def price(
             if found is not None:
                 index, component = found
                 lines.append(CostLine(i, bucket, index, amount, amount, component.price, component.vat, ZERO, None))
+        if has_session_time and not is_reservation[i]:
+            # The whole period, charging or not: its length when known, else its time volumes.
+            if p.end is not None and p.end > p.start:
+                amount = Decimal((p.end - p.start).total_seconds()).quantize(Decimal(1), ROUND_HALF_UP)
+            else:
+                amount = vol.get(CdrDimensionType.time, ZERO) + vol.get(CdrDimensionType.parking_time, ZERO)
+            found = _find(charge_candidates, SESSION_TIME, st, missing) if amount > 0 else None
+            if found is not None:
+                chosen[SESSION] = found[0]
+                lines.append(CostLine(i, SESSION, found[0], amount, amount, found[1].price, found[1].vat, ZERO, None))
         if is_reservation[i]:
             if not reservation_flat_done:
                 found = _find(reserve_candidates, TariffDimensionType.flat, st, missing)
@@ -469,14 +485,15 @@ def price(
     # PARKING_TIME once between them, on parking only when parking was priced; reservation
     # time on its own total. The round-up lands on the last priced line of that dimension.
     time_bucket = PARKING_TIME if any(line.bucket == PARKING_TIME for line in lines) else TIME
-    for bucket, unit in ((ENERGY, WH_PER_KWH), (time_bucket, Decimal(1)), (RESERVATION_TIME, Decimal(1))):
+    for bucket, unit in ((ENERGY, WH_PER_KWH), (time_bucket, Decimal(1)), (RESERVATION_TIME, Decimal(1)),
+                         (SESSION, Decimal(1))):
         priced = [k for k, line in enumerate(lines) if line.bucket == bucket]
         if not priced:
             continue
         last = lines[priced[-1]]
         kind = _BUCKET_KIND[bucket]
         step = next(
-            (c.step_size for c in tariff.elements[last.element].price_components if c.type is kind), 0
+            (c.step_size for c in tariff.elements[last.element].price_components if c.type == kind), 0
         )
         total = sum((lines[k].volume for k in priced), ZERO)
         extra = _step_up(total, Decimal(step) / unit) - total
@@ -531,7 +548,7 @@ def price(
         return Price(total_excl, total_incl if incl_known else None)
 
     energy_cost = bucket_price(ENERGY)
-    time_cost = bucket_price(TIME)
+    time_cost = bucket_price(TIME, SESSION)
     parking_cost = bucket_price(PARKING_TIME)
     fixed_cost = bucket_price(FLAT)
     reservation_cost = bucket_price(RESERVATION_TIME, RESERVATION_FLAT)

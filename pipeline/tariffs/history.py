@@ -1,8 +1,13 @@
-"""Which tariff version was in force at an instant.
+"""Tariff versions: their identity, when each is in force, and whether two price alike.
 
 Contract §2: each distinct (country_code, party_id, id, last_updated) is one version; a
 version is in force from ``start_date_time`` if given, else from ``last_updated``, until the
 next version of the same tariff comes into force or its own ``end_date_time``.
+
+This module is the definition. ``assets/sql/staging/tariff_versions.sql`` computes the same
+``version_id`` and [valid_from_at, valid_to_at) set-based for the warehouse (the pricing step
+and the tariff checks read those columns); ``tests/unit/test_tariff_history.py`` holds the
+two to the same answers.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pipeline.tariffs.model import Tariff
+from pipeline.tariffs.model import Tariff, TariffElement
 
 TariffKey = tuple[str | None, str | None, str]
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
@@ -30,6 +35,53 @@ class TariffVersion:
         if self.valid_from is not None and at < self.valid_from:
             return False
         return self.valid_to is None or at < self.valid_to
+
+
+def version_id(country: str | None, party: str | None, tariff_id: str, last_updated: datetime | None) -> str:
+    """``CC:PARTY:ID@last_updated`` (UTC, whole seconds): the identity of one version."""
+    stamp = "" if last_updated is None else _aware(last_updated).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ":".join(x for x in (country, party, tariff_id) if x) + "@" + stamp
+
+
+def tariff_version_id(tariff: Tariff) -> str:
+    """``version_id`` of a parsed tariff."""
+    return version_id(tariff.country_code, tariff.party_id, tariff.id, tariff.last_updated)
+
+
+def _element_content(element: TariffElement) -> tuple:
+    components = tuple(
+        (str(c.type), c.price.normalize(), c.step_size, None if c.vat is None else c.vat.normalize())
+        for c in element.price_components
+    )
+    return (components, element.restrictions)
+
+
+def price_content(tariff: Tariff) -> tuple:
+    """What decides the price a tariff version gives, and nothing else.
+
+    Currency, elements in order (the first matching element prices), their price components
+    (type, price, step_size, VAT) and restrictions, min/max price and whether prices include
+    tax. Not ``last_updated``, ``start_date_time``/``end_date_time`` (when, not how much),
+    the tariff type, texts or URLs: a CPO re-publishing a tariff with a new ``last_updated``
+    and nothing else has not changed a price.
+    """
+    def money(p):
+        if p is None:
+            return None
+        return tuple(None if v is None else v.normalize() for v in (p.excl_vat, p.incl_vat))
+
+    return (
+        tariff.currency.upper(),
+        tuple(_element_content(e) for e in tariff.elements),
+        money(tariff.min_price),
+        money(tariff.max_price),
+        bool(tariff.tax_included),
+    )
+
+
+def same_prices(a: Tariff, b: Tariff) -> bool:
+    """True when two versions price every session alike (``price_content`` is equal)."""
+    return price_content(a) == price_content(b)
 
 
 def tariff_key(tariff: Tariff) -> TariffKey:

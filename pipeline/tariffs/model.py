@@ -119,11 +119,20 @@ def read_price(value: Any) -> Price | None:
     return None
 
 
+# GIREVE's OCPI 2.1.1 deviation (GIREVE_Tech_OCPI_V2.1.1, cpo_tariffs.md 3.11.2): "time
+# charging or not: defined in hours, step_size multiplier: 1 second", i.e. the whole session
+# from start to end, parking included. Not an OCPI TariffDimensionType; read, priced and warned.
+SESSION_TIME = "SESSION_TIME"
+
+
 @dataclass(frozen=True, slots=True)
 class PriceComponent:
-    """OCPI ``PriceComponent``: price per unit excl. VAT, VAT percentage, step size."""
+    """OCPI ``PriceComponent``: price per unit excl. VAT, VAT percentage, step size.
 
-    type: TariffDimensionType
+    ``type`` is a ``TariffDimensionType`` or the string ``SESSION_TIME`` (GIREVE).
+    """
+
+    type: TariffDimensionType | str
     price: Decimal
     step_size: int = 0
     vat: Decimal | None = None
@@ -298,11 +307,18 @@ def read_price_component(raw: Any, where: str, warnings: list[str]) -> PriceComp
     if not isinstance(raw, Mapping):
         warnings.append(f"{where}: price component is not an object; ignored")
         return None
+    kind: TariffDimensionType | str
     try:
         kind = TariffDimensionType(str(raw.get("type", "")).upper())
     except ValueError:
-        warnings.append(f"{where}: unknown price component type {raw.get('type')!r}; ignored")
-        return None
+        if str(raw.get("type", "")).strip().upper() != SESSION_TIME:
+            warnings.append(f"{where}: unknown price component type {raw.get('type')!r}; ignored")
+            return None
+        kind = SESSION_TIME
+        warnings.append(
+            f"{where}: SESSION_TIME is a GIREVE extension, not an OCPI TariffDimensionType; "
+            "priced as the whole session duration, charging or not"
+        )
     price = to_decimal(raw.get("price"))
     if price is None:
         warnings.append(f"{where}: {kind} price {raw.get('price')!r} is not a number; ignored")

@@ -170,8 +170,8 @@ def test_tariff_in_force_follows_the_session_start():
     net.session("CP-1", 1, "102", 13 * 60, 14 * 60, 11.0)
     conn = build(net)
     got = sessions(conn, "cdr_id", "tariff_version_in_force")
-    assert got[0][1].startswith("T-AC@2026-10-21")
-    assert got[1] == ("CDR-102", "T-AC@2026-11-20T20:00:00Z")
+    assert got[0][1].startswith("NL:CLN:T-AC@2026-10-21")
+    assert got[1] == ("CDR-102", "NL:CLN:T-AC@2026-11-20T20:00:00Z")
 
 
 def test_session_keys_are_stable_across_rebuilds_and_row_order():

@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from assets.pricing import build_session_prices, recon_session_prices
-from pipeline.resources import WarehouseResource
+from pipeline.resources import LandingResource, WarehouseResource
 from pipeline.warehouse import connect
 from tests.fixtures.tariff_world import World
 
@@ -75,7 +75,8 @@ def test_asset_materializes_with_its_check(tmp_path):
     from assets.pricing import session_prices_unique
 
     result = dg.materialize([recon_session_prices, session_prices_unique],
-                            resources={"duckdb": WarehouseResource(database=str(path))})
+                            resources={"duckdb": WarehouseResource(database=str(path)),
+                                       "landing": LandingResource(path=str(tmp_path / "landing"))})
     assert result.success
     (ev,) = result.get_asset_check_evaluations()
     assert ev.passed
@@ -119,3 +120,16 @@ def test_failed_pricing_changes_neither_table(tmp_path, monkeypatch):
         assert conn.execute("select recomputed_cost_excl_vat from lineage.sessions").fetchall() == before
         assert conn.execute("select count(*) from recon.session_prices").fetchall()[0][0] == 1
     assert before == [(pytest.approx(4.0),)]
+
+
+def test_price_match_tolerance_comes_from_the_options(tmp_path):
+    """A CDR 0.03 off version A: the default cent finds no version; a wider option finds A."""
+    w = World()
+    w.session("near", 9, cdr_total=4.03)
+    with connect(tmp_path / "w.duckdb") as conn:
+        w.write(conn)
+        build_session_prices(conn)
+        strict = conn.sql("select cdr_tariff_source from recon.session_prices").fetchall()
+        build_session_prices(conn, options={"checks": {"stale_tariff": {"price_match_tolerance": 0.05}}})
+        loose = conn.sql("select cdr_tariff_source from recon.session_prices").fetchall()
+    assert strict == [("assumed_in_force",)] and loose == [("price_match",)]

@@ -7,7 +7,7 @@ import pytest
 from assets.pricing import build_session_prices
 from pipeline.flags import build_flags, collect_rules
 from pipeline.warehouse import connect
-from tests.fixtures.tariff_world import World
+from tests.fixtures.tariff_world import World, at
 
 CHECKS = ("stale_tariff", "tariff_changed_during_session", "cost_mismatch")
 OPTIONS = {"checks": {
@@ -77,3 +77,39 @@ def test_orphan_cdr_across_a_change_is_left_to_orphan_cdr(tmp_path):
     w.session("S1", 11.5)
     w.sessions[-1] = (*w.sessions[-1][:6], None, None, *w.sessions[-1][8:])  # no OCPP, no backend
     assert _flags(tmp_path, w) == {}
+
+
+def test_republished_tariff_with_the_same_prices_is_not_stale(tmp_path):
+    w = World()
+    w.republish("A", at(-48))              # new last_updated, same content, in force before the session
+    w.session("S1", 9, embed="A")          # the CDR embeds the first publication
+    w.session("S2", 9)                     # price_match
+    assert _flags(tmp_path, w) == {}
+
+
+def test_republished_tariff_with_a_changed_price_is_stale(tmp_path):
+    w = World()
+    new = w.republish("A", at(-48), energy=0.35)   # 10 kWh: 4.50 instead of 4.00
+    w.session("S1", 9, embed="A")
+    found = _flags(tmp_path, w)
+    assert set(found) == {("stale_tariff", "S1")}
+    assert found[("stale_tariff", "S1")]["evidence"]["tariff_version_in_force"] == new
+    assert found[("stale_tariff", "S1")]["money"] == pytest.approx(0.5)
+
+
+def test_republication_mid_session_without_a_price_change_is_not_a_tariff_change(tmp_path):
+    w = World()
+    w.republish("A", at(8.5))
+    w.session("S1", 8)
+    assert _flags(tmp_path, w) == {}
+
+
+def test_price_change_after_a_plain_republication_in_one_session_is_reported(tmp_path):
+    w = World()
+    w.republish("A", at(8.5))                               # same prices: passed over
+    changed = w.republish("A", at(9.0), energy=0.35)        # the change that matters
+    w.session("S1", 8, hours=2.0)
+    found = _flags(tmp_path, w)
+    assert set(found) == {("tariff_changed_during_session", "S1")}
+    assert found[("tariff_changed_during_session", "S1")]["evidence"]["new_version"] == changed
+    assert found[("tariff_changed_during_session", "S1")]["money"] == pytest.approx(0.5)

@@ -96,9 +96,11 @@ def test_every_generated_cdr_equals_the_engine_price(network):
                 for f in COST_FIELDS
             )
         )
+        # ... or, by a back office that rounds only the total, the exact total to cents
+        computed_total = float(got.total_cost.excl_vat.quantize(Decimal("0.01"), ROUND_HALF_UP))
         expected = float(obj["total_cost"]["excl_vat"])
         checked += 1
-        if abs(computed - expected) > 0.0001:
+        if min(abs(computed - expected), abs(computed_total - expected)) > 0.0001:
             mismatched.append((obj["id"], expected, computed))
     assert checked > 100
     assert mismatched == [], mismatched[:5]

@@ -79,3 +79,73 @@ def test_cli_prices_fixture_cases(case, expected, capsys):
     code, out = run(capsys, "--tariff", folder / "tariff.json", "--cdr", FIX / "tandemdrive" / case)
     assert code == 0
     assert out["computed"]["total_cost"]["excl_vat"] == expected
+
+
+CHARGEMAP = FIX / "chargemap-ocpi-2.1.1" / "tests" / "Versions" / "V2_1_1"
+CM_POST = CHARGEMAP / "Server" / "Emsp" / "Cdrs" / "Post" / "payloads"
+
+
+def test_embedded_tariff_of_the_spec_example_prices_it_exactly(capsys):
+    code, out = run(capsys, "--cdr", FIX / "ocpi" / "cdr_example.json")
+    assert code == 0
+    assert out["tariff"] == {"id": "12", "country_code": "BE", "party_id": "BEC",
+                             "last_updated": "2015-02-02T14:15:01+00:00", "source": "embedded"}
+    # 1.973 h = 7,103 s, step_size 300 s -> 7,200 s = 2 h x 2.00 = 4.00 (+10 % VAT)
+    assert out["computed"]["total_cost"] == {"excl_vat": 4.0, "incl_vat": 4.4}
+    assert out["difference"]["total_cost"] == {"excl_vat": 0.0, "incl_vat": 0.0}
+
+
+def test_embedded_tariffs_the_periods_name_win_over_the_first_listed(tmp_path, capsys):
+    cdr = json.loads((FIX / "ocpi" / "cdr_example.json").read_text())
+    decoy = json.loads((FIX / "ocpi" / "tariff_8_simple_025kwh.json").read_text())
+    cdr["tariffs"] = [decoy, *cdr["tariffs"]]              # listed first, named by no period
+    (tmp_path / "c.json").write_text(json.dumps(cdr))
+    code, out = run(capsys, "--cdr", tmp_path / "c.json")
+    assert code == 0 and out["tariff"]["id"] == "12"
+    assert out["computed"]["total_cost"]["excl_vat"] == 4.0
+    assert not any("could apply" in w for w in out["warnings"])
+
+
+def test_ambiguous_embedded_tariffs_use_the_first_with_a_note(tmp_path, capsys):
+    cdr = json.loads((FIX / "ocpi" / "cdr_example.json").read_text())
+    decoy = json.loads((FIX / "ocpi" / "tariff_8_simple_025kwh.json").read_text())
+    cdr["tariffs"] = [*cdr["tariffs"], decoy]
+    for period in cdr["charging_periods"]:
+        period.pop("tariff_id")                           # nothing says which one applies
+    (tmp_path / "c.json").write_text(json.dumps(cdr))
+    code, out = run(capsys, "--cdr", tmp_path / "c.json")
+    assert code == 0 and out["tariff"]["id"] == "12"
+    assert any("2 tariffs could apply" in w and "'12'" in w for w in out["warnings"])
+
+
+def test_chargemap_2019_cdr_without_tariffs_says_so_and_exits_2(capsys):
+    """Real 2.1.1 CDR (TIME only, total_cost 0): no tariffs field, so nothing to price with."""
+    cdr = CHARGEMAP / "Common" / "Factories" / "Payloads" / "Cdr" / "2dafe2cf-cbd7-4430-9a1a-c9b01abac372.json"
+    assert main(["price", "--cdr", str(cdr)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert "no 'tariffs' field" in captured.err and "--tariff" in captured.err
+
+
+def test_chargemap_cdr_with_an_empty_tariff_list_says_so_and_exits_2(capsys):
+    assert main(["price", "--cdr", str(CM_POST / "ok_cdr_empty_tariff.json")]) == 2
+    assert "'tariffs' is empty" in capsys.readouterr().err
+
+
+def test_chargemap_2019_cdr_prices_with_a_tariff_given(tmp_path, capsys):
+    """With a TIME tariff given, its 18.1261 h price; the CDR's own total 0 shows as the difference."""
+    cdr = CHARGEMAP / "Common" / "Factories" / "Payloads" / "Cdr" / "2dafe2cf-cbd7-4430-9a1a-c9b01abac372.json"
+    (tmp_path / "t.json").write_text(json.dumps({"id": "T", "currency": "EUR", "last_updated": "2019-01-01T00:00:00Z",
+        "elements": [{"price_components": [{"type": "TIME", "price": 1.0, "step_size": 60}]}]}))
+    code, out = run(capsys, "--tariff", tmp_path / "t.json", "--cdr", cdr)
+    assert code == 0 and out["tariff"]["source"] == "file"
+    # 18.1261 h = 65,253.96 s -> 65,254 s; step 60 s -> 65,280 s = 18.1333 h x 1.00
+    assert out["computed"]["total_cost"]["excl_vat"] == 18.1333
+    assert out["cdr"]["total_cost"]["excl_vat"] == 0.0
+    assert out["difference"]["total_cost"]["excl_vat"] == 18.1333
+
+
+def test_chargemap_cdr_with_two_versions_of_one_tariff_notes_the_tie(capsys):
+    code, out = run(capsys, "--cdr", CM_POST / "ok_cdr_full_payload.json")
+    assert code == 0 and out["computed"]["total_cost"]["excl_vat"] == 4.0   # 1.973 h -> 2 h x 2.00
+    assert any("share last_updated" in w for w in out["warnings"])

@@ -129,6 +129,7 @@ tariff_versions as (
         country_code,
         party_id,
         tariff_id,
+        version_id,
         last_updated_at,
         valid_from_at,
         valid_to_at,
@@ -203,6 +204,7 @@ in_force as (
     select
         p.anchor,
         t.tariff_id,
+        t.version_id,
         t.last_updated_at,
         t.valid_from_at,
     from placed as p
@@ -263,10 +265,8 @@ select
     p.cdr_total_cost_excl_vat,
     p.cdr_total_cost_incl_vat,
     p.cdr_tariff_id,
-    case
-        when f.tariff_id is not null
-            then f.tariff_id || '@' || strftime(f.valid_from_at, '%Y-%m-%dT%H:%M:%SZ')
-    end as tariff_version_in_force,
+    -- the version id of staging.tariff_versions (pipeline.tariffs.history.version_id)
+    f.version_id as tariff_version_in_force,
     f.tariff_id as tariff_in_force_id,
     f.valid_from_at as tariff_in_force_valid_from_at,
     f.last_updated_at as tariff_in_force_last_updated_at,

@@ -3,34 +3,72 @@
 -- checks) and completed OCPP sessions without one (money at risk of missing_cdr).
 -- The version in force at start and any version coming into force before stop are resolved
 -- here, set-based; Python only decides which version the CDR itself used and prices.
-with cdr as (
+with cdr_all as (
     select *
     from staging.cdrs
-    where not coalesce(credit, false)
+    where cdr_id is not null
     qualify row_number() over (
         partition by country_code, party_id, cdr_id order by last_updated_at desc nulls last, record_no desc
     ) = 1
 ),
 
+credited as (
+    select distinct country_code, party_id, credit_reference_id as cdr_id
+    from cdr_all
+    where coalesce(credit, false) and credit_reference_id is not null
+),
+
+-- Live: neither a credit nor cancelled by one (OCPI 2.2.1 "Credit CDRs"). Only a live CDR
+-- bills, so only a live CDR is priced and compared.
+cdr as (
+    select a.*
+    from cdr_all as a
+    where not coalesce(a.credit, false)
+        and not exists (
+            select 1 from credited as k
+            where k.cdr_id = a.cdr_id
+                and k.country_code is not distinct from a.country_code
+                and k.party_id is not distinct from a.party_id
+        )
+),
+
+-- The CDR that bills a session: lineage may have given the session slot to a credited
+-- original, whose re-issue is then a member of cdr_ids. The latest issued live member wins.
+session_cdr as (
+    select ls.session_key, c.cdr_id, c.country_code, c.party_id
+    from lineage.sessions as ls
+    cross join unnest(coalesce(nullif(ls.cdr_ids, []), [ls.cdr_id])) as u(member_id)
+    inner join cdr as c on c.cdr_id = u.member_id
+    where ls.cdr_id is not null
+    qualify row_number() over (
+        partition by ls.session_key
+        order by (c.country_code is not distinct from ls.cdr_country_code
+                  and c.party_id is not distinct from ls.cdr_party_id) desc,
+            c.last_updated_at desc nulls last, c.cdr_id desc
+    ) = 1
+),
+
 sessions as (
     select
-        ls.session_key, ls.site_id, ls.evse_uid, ls.charge_point_id, ls.ocpp_transaction_id, ls.cdr_id,
+        ls.session_key, ls.site_id, ls.evse_uid, ls.charge_point_id, ls.ocpp_transaction_id,
+        c.cdr_id,
         c.country_code, c.party_id, c.location_id as cdr_location_id,
-        coalesce(ls.currency, c.currency) as currency,
-        coalesce(ls.cdr_total_cost_excl_vat, c.total_cost_excl_vat) as cdr_total_cost_excl_vat,
-        coalesce(ls.cdr_tariff_id, c.tariff_ids[1]) as cdr_tariff_id,
+        coalesce(c.currency, ls.currency) as currency,
+        case when c.cdr_id is not null then c.total_cost_excl_vat end as cdr_total_cost_excl_vat,
+        coalesce(c.tariff_ids[1], ls.cdr_tariff_id) as cdr_tariff_id,
         c.cdr_json::varchar as cdr_json,
         c.last_updated_at as cdr_last_updated_at,
-        coalesce(ls.cdr_started_at, c.start_at, ls.backend_started_at, ls.ocpp_started_at) as started_at,
-        coalesce(ls.cdr_stopped_at, c.end_at, ls.backend_stopped_at, ls.ocpp_stopped_at) as stopped_at,
+        coalesce(c.start_at, ls.cdr_started_at, ls.backend_started_at, ls.ocpp_started_at) as started_at,
+        coalesce(c.end_at, ls.cdr_stopped_at, ls.backend_stopped_at, ls.ocpp_stopped_at) as stopped_at,
         ls.ocpp_started_at,
         ls.ocpp_stopped_at,
         c.cdr_id is not null as has_cdr
     from lineage.sessions as ls
+    left join session_cdr as sc on sc.session_key = ls.session_key
     left join cdr as c
-        on c.cdr_id = ls.cdr_id
-        and (ls.cdr_country_code is null or c.country_code = ls.cdr_country_code)
-        and (ls.cdr_party_id is null or c.party_id = ls.cdr_party_id)
+        on c.cdr_id = sc.cdr_id
+        and c.country_code is not distinct from sc.country_code
+        and c.party_id is not distinct from sc.party_id
     where c.cdr_id is not null
         or (
             ls.cdr_id is null and ls.ocpp_transaction_id is not null
@@ -75,11 +113,7 @@ resolved as (
 ),
 
 versions as (
-    select
-        country_code, party_id, tariff_id, last_updated_at, valid_from_at, valid_to_at,
-        concat_ws(':', country_code, party_id, tariff_id) || '@'
-            || coalesce(strftime(last_updated_at, '%Y-%m-%dT%H:%M:%SZ'), '')
-            as version_id
+    select country_code, party_id, tariff_id, last_updated_at, valid_from_at, valid_to_at, version_id
     from staging.tariff_versions
 ),
 

@@ -175,6 +175,8 @@ select
                     and r.latitude between -35 and 35 and r.longitude between 35 and 72)
             then 'coordinates: latitude and longitude look swapped' end,
         case when r.n_periods = 0 and r.ocpi_version <> '2.1.1' then 'charging_periods: none' end,
+        case when r.credit and r.total_cost_excl_vat > 0
+            then 'credit CDR: total_cost positive (OCPI negates the credited amounts)' end,
         case when r.credit and c.credit_cdr_id is null
                 and r.credit_reference_id not in (select x.cdr_id from ranked as x where x.cdr_id is not null)
             then 'credit_reference_id: referenced CDR not ingested' end

@@ -68,6 +68,9 @@ select
     country_code,
     party_id,
     tariff_id,
+    -- The identity of a version, as pipeline.tariffs.history.version_id writes it.
+    concat_ws(':', country_code, party_id, tariff_id) || '@'
+        || coalesce(strftime(timezone('UTC', last_updated_at), '%Y-%m-%dT%H:%M:%SZ'), '') as version_id,
     last_updated_at,
     currency,
     tariff_type,
@@ -87,7 +90,11 @@ select
     source_file,
     record_no,
     list_filter([
-        case when json_array_length(elements) = 0 then 'elements: empty' end
+        case when json_array_length(elements) = 0 then 'elements: empty' end,
+        -- GIREVE's 2.1.1 extension (pipeline.tariffs.model.SESSION_TIME): priced, but not OCPI.
+        case when json_type(elements) = 'ARRAY' and list_contains(list_transform(
+                json_extract_string(elements, '$[*].price_components[*].type'), lambda x: upper(trim(x))), 'SESSION_TIME')
+            then 'elements: SESSION_TIME price component (GIREVE, not OCPI): priced as the whole session duration' end
     ], lambda x: x is not null)::varchar[] as dq_warnings,
     list_filter([
         case when last_updated_raw is not null and last_updated_at is null

@@ -1,4 +1,4 @@
-"""Timing the lineage build at network scale: ``python -m pipeline.lineage.bench``.
+"""Timing the lineage build at network scale: ``python benchmarks/lineage.py``.
 
 Synthesises the upstream tables in SQL (no generator, no files): ``--evses`` connectors,
 ``--per-evse`` back-to-back sessions each, every session recorded by OCPP, backend and CDR,
