@@ -155,6 +155,7 @@ def _tabular_rows(f: DataFile, data: bytes, table: str, settings: dict | None = 
     nulls = {v.strip().lower() for v in settings.get("null_values", NULL_VALUES)} | {""}
     build = _row_builder(header, wanted, constants, nulls)
     parsed: list[tuple[int, dict]] = []
+    raws: dict[int, str] = {}
     for no, raw, values, reasons in _csv_records(lines, dialect, len(names)):
         if not known:
             out.rejects.append(Reject(no, raw[:2000], ["row of a file with an unknown header"]))
@@ -167,10 +168,11 @@ def _tabular_rows(f: DataFile, data: bytes, table: str, settings: dict | None = 
             out.rejects.append(Reject(no, raw[:2000], reasons))
             continue
         parsed.append((no, build(values)))
+        raws[no] = raw
     _normalise_numbers(parsed, table, settings, dialect["delimiter"])
     for no, row in parsed:
         out.rows.append(row | {"record_no": no})
-    _normalise_times(out, table, settings)
+    _normalise_times(out, table, settings, raws)
     return out
 
 
@@ -319,7 +321,7 @@ def _parse_time(value: str, fmt: str) -> datetime | None:
         return None
 
 
-def _normalise_times(out: Loaded, table: str, settings: dict) -> None:
+def _normalise_times(out: Loaded, table: str, settings: dict, raws: dict[int, str]) -> None:
     """Non-ISO timestamps -> ISO 8601 text (configured ``timestamp_format``, else detected).
 
     Detection takes the date order that reads the most of the file's values; when day-first
@@ -360,7 +362,7 @@ def _normalise_times(out: Loaded, table: str, settings: dict) -> None:
             if ts is not None:
                 row[c] = ts.isoformat()
         if bad:
-            out.rejects.append(Reject(row["record_no"], json.dumps({c: row.get(c) for c in cols}),
+            out.rejects.append(Reject(row["record_no"], raws.get(row["record_no"], "")[:2000],
                                       ["timestamp day/month order ambiguous: set timestamp_format for this source"]))
         else:
             keep.append(row)

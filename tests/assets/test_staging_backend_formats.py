@@ -162,6 +162,8 @@ def test_ambiguous_day_month_order_is_rejected_naming_the_setting(tmp_path):
     conn = _run(tmp_path, {"backend/amb/x.csv": csv})
     reasons = _reasons(conn, "backend/amb/x.csv")
     assert reasons[3] == ["timestamp day/month order ambiguous: set timestamp_format for this source"]
+    raw = rows(conn, "select raw from quarantine.rejects where record_no = 3")[0]["raw"]
+    assert raw == "S2;CP;1;06/01/2026 10:00;06/01/2026 11:00;1"  # the line as written
     fixed = _run(tmp_path / "fixed", {"backend/amb/x.csv": csv},
                  {"amb": {"glob": "backend/amb/*", "timestamp_format": "%d/%m/%Y %H:%M"}})
     got = {r["session_id"]: r["started_at"] for r in rows(fixed, "select * from staging.backend_sessions")}
