@@ -39,6 +39,8 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
             f"create table if not exists {table} "
             f"(source_file varchar, record_no bigint, {cols}, ingested_at timestamptz)"
         )
+    # raw.locations.envelope_at was added after the first release
+    conn.execute("alter table raw.locations add column if not exists envelope_at varchar")
 
 
 @dataclass
