@@ -328,9 +328,11 @@ def publish_locations(site: Site, landing: Path, t0: float, midnights: list[floa
         if not doubtful:
             break
         for ep in doubtful:
-            for p in pushes:
-                if p.lost and ep.start - 1 <= p.at <= ep.end + 1:
-                    p.lost = False
+            # the EVSE's last push before the episode (its change may have been a transitional
+            # status that only later disagreed) and every push that could have ended it
+            own = [p for p in pushes if p.evse_uid == ep.evse_uid and p.at <= ep.start]
+            for p in own[-1:] + [p for p in pushes if ep.start - 1 <= p.at <= ep.end + 1]:
+                p.lost = False
     _write_publication(site, landing, t0, pushes, pulls, state, patch_mode, power_w, tariff_ids)
     return [ep for ep in eps if ep.end - ep.start >= STATUS_VISIBLE_S]
 
