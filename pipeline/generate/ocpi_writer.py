@@ -351,8 +351,11 @@ def _episodes(uid: str, seen: list[tuple[float, str]], events: list[tuple[float,
         raw = _at(events, a)
         wrong = False
         ocpi = None
-        if shown is not None and raw is not None and not any(x <= a < y for x, y in unknown):
+        if shown is not None and raw is not None:
             ocpi = _OCPI.get(raw, "UNKNOWN")
+            # whether the car still charges is what the CSMS cannot know there; a fault it can
+            if ocpi == "CHARGING" and any(x <= a < y for x, y in unknown):
+                ocpi = "UNKNOWN"
             running = any(s.start_at <= a < s.stop_at for s in sessions)
             either = raw in _EITHER or (v201 and raw == "Occupied" and not running)
             wrong = ocpi != "UNKNOWN" and shown != ocpi and not (either and shown in ("AVAILABLE", "CHARGING"))

@@ -143,6 +143,19 @@ def test_stale_map_corrected_by_the_next_push_names_the_lost_push(conn):
     assert "lost push" in row[4]
 
 
+def test_two_snapshots_in_one_second_the_newer_change_holds(conn):
+    """Two whole-Location pushes stamped in the same second (another EVSE's change, then this
+    one's): the snapshot with the newer EVSE change is what the map shows."""
+    status(conn, 7, "Available")
+    session(conn, 9.99, 10.0, 12.0, 12.01)
+    snapshots(conn, {8: "AVAILABLE"})
+    snapshots(conn, {10.0: "CHARGING"})
+    snapshots(conn, {10.0: "AVAILABLE"}, updated={10.0: 8})
+    snapshots(conn, {12.02: "AVAILABLE"})
+    assert run(conn) == []
+    assert conn.execute("select count(*) from recon.status_published").fetchone()[0] == 3
+
+
 # --- publication lag ---------------------------------------------------------------------
 
 def test_publication_lag_below_the_tolerance_is_not_flagged(conn):

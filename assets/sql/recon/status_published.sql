@@ -5,14 +5,24 @@
 -- snapshot shows. status_since_at is when the map started showing the status (the first
 -- of a run of snapshots with the same status). Input: the temp view _status_published
 -- (staging.location_evse_status, or nothing when no locations/ were delivered).
-with snap as (
-    select
-        p.*,
-        row_number() over (
-            partition by p.evse_uid order by p.published_at, p.snapshot_at, p.source_file, p.record_no
-        ) as seq
+-- Snapshots at the same instant as another of the EVSE are superseded (not counted here;
+-- staging keeps them all).
+with latest_at_instant as (
+    -- several snapshots of one EVSE at one instant (stamps are whole seconds; two pushes in
+    -- one second): the one with the newest EVSE change, then the last in the files, holds
+    select p.*
     from _status_published as p
     where p.evse_uid is not null and p.published_at is not null
+    qualify row_number() over (
+        partition by p.evse_uid, p.published_at order by p.snapshot_at desc, p.source_file desc, p.record_no desc
+    ) = 1
+),
+
+snap as (
+    select
+        p.*,
+        row_number() over (partition by p.evse_uid order by p.published_at) as seq
+    from latest_at_instant as p
 ),
 
 runs as (
