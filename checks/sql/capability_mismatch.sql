@@ -8,6 +8,7 @@ with latest as (
     select evse_uid, arg_max(location_id, snapshot_at) as location_id, arg_max(connectors, snapshot_at) as connectors,
         max(snapshot_at) as snapshot_at, count(*) as n_snapshots
     from staging.location_evse_status
+    where connectors is not null  -- an EVSE PATCH of the status only leaves the connectors as they were
     group by evse_uid
 ),
 

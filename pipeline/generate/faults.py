@@ -57,11 +57,6 @@ MIN_SLOW_AUTH_CALLS = 2
 # late may have sat in its offline queue (charger_clock_skew: min_samples = 5). An idle
 # charger that sent little more than its boot statuses is not labelled.
 MIN_SKEW_FRAMES = 5
-# OCPI Location status is pushed from the CSMS's state, which learns of a plug-in a second
-# or two after it happens (StatusNotification latency); a snapshot never shows it earlier.
-# Kept to seconds: a map trailing OCPP by a minute at two hourly snapshots in a row (a stop,
-# then the next plug-in) would read as one long disagreement to status_mismatch.
-OCPI_PUBLISH_LAG_S = 5
 # A tampered EMS interval differs from the sessions by at least this much: twice the 0.2 kWh
 # floor under which site CT meters and interval edges cannot tell a difference from noise.
 EMS_MIN_VISIBLE_KWH = 0.4

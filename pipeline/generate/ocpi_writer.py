@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import io
+import itertools
 import json
 import math
 import random
@@ -261,8 +263,8 @@ def write_cdrs(cdrs_by_day: dict[str, list[dict]], site: Site, landing: Path, ma
 
 
 def location_snapshot(site: Site, t: float, status: dict[str, str], power_w: dict[str, int],
-                      tariff_ids: dict[str, str]) -> dict:
-    """One OCPI Location object as published at ``t``."""
+                      tariff_ids: dict[str, str], evse_updated: dict[str, float] | None = None) -> dict:
+    """One OCPI Location object as published at ``t`` (``evse_updated``: each EVSE's last change)."""
     geo = site_geo(site)
     evses = []
     for e in site.evses:
@@ -277,7 +279,7 @@ def location_snapshot(site: Site, t: float, status: dict[str, str], power_w: dic
                 "max_electric_power": power_w[e.evse_uid], "tariff_ids": [tariff_ids[e.evse_uid]],
                 "last_updated": iso_s(t - 86400 * 30),
             }],
-            "last_updated": iso_s(t),
+            "last_updated": iso_s((evse_updated or {}).get(e.evse_uid, t)),
         })
     return {
         "country_code": CPO_COUNTRY, "party_id": CPO_PARTY, "id": site.location_id, "publish": True,
@@ -285,3 +287,243 @@ def location_snapshot(site: Site, t: float, status: dict[str, str], power_w: dic
         "country": site.country3, "coordinates": geo["coordinates"], "time_zone": site.time_zone,
         "evses": evses, "last_updated": iso_s(t),
     }
+
+
+# --- Location status publication: push-on-change, nightly pull, lost pushes ------------------
+# How a CPO's map reaches an eMSP: each OCPI status change (from the StatusNotifications its
+# CSMS received) is pushed after a publication lag, as the whole Location or as an EVSE PATCH;
+# the eMSP also pulls every Location nightly. A push lost on the way leaves the eMSP's map on
+# the previous status until the next push of that Location (or EVSE) or the pull.
+
+# Publication lag: batching and queueing in the CPO's OCPI module, long-tailed (median
+# ~15 s, one in a hundred over three minutes), never more than a few minutes.
+PUBLISH_LAG_MEDIAN_S = 15.0
+PUBLISH_LAG_SIGMA = 1.1
+PUBLISH_LAG_MAX_S = 360.0
+# Share of pushes lost on the way (partner timeouts and 5xx answers that are not retried).
+NOISE_LOST_PUSH = 0.03
+# Share of sites that push EVSE PATCHes instead of whole Locations.
+PATCH_SITE_SHARE = 0.3
+# The nightly pull: this local hour, spread over the following minutes.
+PULL_LOCAL_H = 3.0
+PULL_SPREAD_S = 1200.0
+# A disagreement a person reading map and charger log side by side would call wrong: 20 min
+# (a driver arriving on the map's word finds the charger taken). Shorter than 10 min is
+# propagation. Lost pushes whose disagreement would fall in between are delivered instead,
+# so no truth row depends on where exactly the line is drawn.
+STATUS_VISIBLE_S = 1200.0
+STATUS_PROPAGATION_S = 600.0
+# Planted stuck map status (the CPO's OCPI state never took the change): 22 min to 4 h.
+STUCK_MIN_S = 1320.0
+STUCK_MAX_S = 4 * 3600.0
+
+# The CPO's own mapping of what its CSMS received to the OCPI status it publishes.
+_OCPI = {"Available": "AVAILABLE", "Preparing": "CHARGING", "Charging": "CHARGING", "SuspendedEV": "CHARGING",
+         "SuspendedEVSE": "CHARGING", "Finishing": "CHARGING", "Occupied": "CHARGING", "Reserved": "RESERVED",
+         "Unavailable": "INOPERATIVE", "Faulted": "OUTOFORDER"}
+# Statuses a map may show either way: a car plugged but not charging yet, or done and not unplugged.
+_EITHER = {"Preparing", "Finishing"}
+
+
+@dataclass
+class StatusEpisode:
+    """A stretch where the eMSP's map showed another status than the charger reported."""
+
+    evse_uid: str
+    start: float
+    end: float
+    map_status: str
+    ocpp_status: str
+    cause: str
+
+
+@dataclass
+class _Push:
+    at: float
+    evse_uid: str
+    status: str
+    lost: bool = False
+    protected: bool = False
+
+
+def status_events(lines: list[tuple[float, int, str]], v201: bool) -> dict[int, list[tuple[float, str]]]:
+    """StatusNotifications the CSMS received, per connector: (received, status), in order."""
+    out: dict[int, list[tuple[float, str]]] = {}
+    for received, _n, line in sorted(lines):
+        if "StatusNotification" not in line:
+            continue
+        if line.startswith("{"):
+            frame = json.loads(line)["frame"]
+            if isinstance(frame, str):
+                frame = json.loads(frame)
+        else:
+            frame = json.loads(line.split(": receive message ", 1)[1]) if ": receive message " in line else None
+        if not frame or frame[0] != 2 or frame[2] != "StatusNotification":
+            continue
+        payload = frame[3]
+        connector = payload.get("evseId") if v201 else payload.get("connectorId")
+        st = payload.get("connectorStatus") if v201 else payload.get("status")
+        if connector:
+            out.setdefault(int(connector), []).append((received, st))
+    return out
+
+
+def _lag(rng: random.Random) -> float:
+    return min(PUBLISH_LAG_MAX_S, 1.0 + rng.lognormvariate(math.log(PUBLISH_LAG_MEDIAN_S), PUBLISH_LAG_SIGMA))
+
+
+def _at(changes: list[tuple[float, str]], t: float, default: str | None = None) -> str | None:
+    i = bisect.bisect_right([c[0] for c in changes], t)
+    return changes[i - 1][1] if i else default
+
+
+def publish_locations(site: Site, landing: Path, t0: float, midnights: list[float], period_end: float,
+                      events: dict[str, list[tuple[float, str]]], sessions: dict[str, list[Session]],
+                      stuck: dict[str, tuple[float, float]], power_w: dict[str, int], tariff_ids: dict[str, str],
+                      rng: random.Random, allow_visible: bool) -> list[StatusEpisode]:
+    """Write the site's Location pushes and pulls; the disagreements a person could see.
+
+    ``events``: per EVSE, the OCPP statuses the CSMS received. ``stuck``: per EVSE, a window
+    whose changes the CPO's OCPI state never took (a planted fault). ``allow_visible``: False
+    on a clean network, where no lost push may leave the map visibly wrong.
+    """
+    uids = [e.evse_uid for e in site.evses]
+    v201 = {e.evse_uid: ch.ocpp_version == "2.0.1" for ch in site.chargers for e in ch.evses}
+    patch_mode = rng.random() < PATCH_SITE_SHARE
+    pulls = [t0] + [m + PULL_LOCAL_H * 3600 + rng.uniform(0, PULL_SPREAD_S) for m in midnights]
+    pulls = [p for p in pulls if p < period_end]
+    # The CPO's OCPI state per EVSE: each OCPI status change of what its CSMS received, unless stuck.
+    pushes: list[_Push] = []
+    for uid in uids:
+        cur = "AVAILABLE"
+        w = stuck.get(uid)
+        for t, st in events.get(uid, []):
+            s = _OCPI.get(st, "UNKNOWN")
+            if s == cur or (w and w[0] <= t < w[1]):
+                continue
+            cur = s
+            pushes.append(_Push(t + _lag(rng), uid, s))
+    pushes.sort(key=lambda p: (p.at, p.evse_uid))
+    last = -math.inf
+    for p in pushes:  # the CPO's queue publishes in order
+        p.at = max(p.at, last + 0.5)
+        last = p.at
+    state: dict[str, list[tuple[float, str]]] = {uid: [(-math.inf, "AVAILABLE")] for uid in uids}
+    for p in pushes:
+        state[p.evse_uid].append((p.at, p.status))
+    # Sessions whose status the CSMS could not know (no stop, or a stop from the offline queue):
+    # status_mismatch does not judge them, so the map is kept right there (no push lost).
+    unknown: dict[str, list[tuple[float, float]]] = {}
+    for uid in uids:
+        ss = sessions.get(uid, [])
+        for i, s in enumerate(ss):
+            if s.fault == "incomplete_session":
+                end = ss[i + 1].plug_at if s.form == "no_stop" and i + 1 < len(ss) else (
+                    period_end if s.form == "no_stop" else s.stop_at + s.extra.get("late_s", 0.0) + 120)
+                unknown.setdefault(uid, []).append((s.plug_at, end))
+    for p in pushes:
+        # The last hour is kept too: where the data ends, how long a stale map lasted is cut
+        # short by whichever frame came last.
+        p.protected = p.at > period_end - 3600 or any(
+            a - PUBLISH_LAG_MAX_S - 60 <= p.at <= b + PUBLISH_LAG_MAX_S + 60 for w in unknown.values() for a, b in w)
+        p.lost = not p.protected and rng.random() < NOISE_LOST_PUSH
+
+    def simulate() -> list[StatusEpisode]:
+        seen: dict[str, list[tuple[float, str]]] = {uid: [] for uid in uids}
+        for t in pulls:
+            for uid in uids:
+                seen[uid].append((t, _at(state[uid], t)))
+        for p in pushes:
+            if p.lost:
+                continue
+            for uid in (uids if not patch_mode else [p.evse_uid]):
+                seen[uid].append((p.at, _at(state[uid], p.at)))
+        eps: list[StatusEpisode] = []
+        for uid in uids:
+            eps += _episodes(uid, sorted(seen[uid]), events.get(uid, []), sessions.get(uid, []),
+                             unknown.get(uid, []), v201[uid], period_end, stuck.get(uid))
+        return eps
+
+    for _ in range(6):
+        eps = simulate()
+        doubtful = [ep for ep in eps if ep.cause == "lost push" and (
+            ep.end - ep.start >= STATUS_PROPAGATION_S if not allow_visible
+            else STATUS_PROPAGATION_S <= ep.end - ep.start < STATUS_VISIBLE_S)]
+        if not doubtful:
+            break
+        for ep in doubtful:
+            # the EVSE's last push before the episode (its change may have been a transitional
+            # status that only later disagreed) and every push that could have ended it
+            own = [p for p in pushes if p.evse_uid == ep.evse_uid and p.at <= ep.start]
+            for p in own[-1:] + [p for p in pushes if ep.start - 1 <= p.at <= ep.end + 1]:
+                p.lost = False
+    _write_publication(site, landing, t0, pushes, pulls, state, patch_mode, power_w, tariff_ids)
+    return [ep for ep in eps if ep.end - ep.start >= STATUS_VISIBLE_S]
+
+
+def _episodes(uid: str, seen: list[tuple[float, str]], events: list[tuple[float, str]], sessions: list[Session],
+              unknown: list[tuple[float, float]], v201: bool, end: float,
+              stuck: tuple[float, float] | None) -> list[StatusEpisode]:
+    """Where the map (``seen``) and the charger disagree as a person would judge it."""
+    cuts = sorted({t for t, _ in seen} | {t for t, _ in events} | {s.start_at for s in sessions}
+                  | {s.stop_at for s in sessions} | {x for w in unknown for x in w})
+    cuts = [t for t in cuts if t < end] + [end]
+    out: list[StatusEpisode] = []
+    cur: StatusEpisode | None = None
+    for a, b in itertools.pairwise(cuts):
+        shown = _at(seen, a)
+        raw = _at(events, a)
+        wrong = False
+        ocpi = None
+        if shown is not None and raw is not None:
+            ocpi = _OCPI.get(raw, "UNKNOWN")
+            # whether the car still charges is what the CSMS cannot know there; a fault it can
+            if ocpi == "CHARGING" and any(x <= a < y for x, y in unknown):
+                ocpi = "UNKNOWN"
+            running = any(s.start_at <= a < s.stop_at for s in sessions)
+            either = raw in _EITHER or (v201 and raw == "Occupied" and not running)
+            wrong = ocpi != "UNKNOWN" and shown != ocpi and not (either and shown in ("AVAILABLE", "CHARGING"))
+        if wrong and cur is not None and cur.end == a and (cur.map_status, cur.ocpp_status) == (shown, ocpi):
+            cur.end = b
+            continue
+        if cur is not None:
+            out.append(cur)
+            cur = None
+        if wrong:
+            cause = "stuck" if stuck and stuck[0] - 5 <= a < stuck[1] + 5 else "lost push"
+            cur = StatusEpisode(uid, a, b, shown, ocpi, cause)
+    if cur is not None:
+        out.append(cur)
+    return out
+
+
+def _write_publication(site: Site, landing: Path, start: float, pushes: list[_Push], pulls: list[float],
+                       state: dict[str, list[tuple[float, str]]], patch_mode: bool,
+                       power_w: dict[str, int], tariff_ids: dict[str, str]) -> None:
+    """Delivered pushes per local day (whole Locations or flat EVSE PATCHes), pulls as envelopes."""
+    d = landing / "locations" / site.site_id
+    d.mkdir(parents=True, exist_ok=True)
+
+    def snapshot(t: float) -> dict:
+        status = {uid: _at(ch, t) for uid, ch in state.items()}
+        # an EVSE unchanged since the data began: stamped with its start (older would be as real,
+        # but would tie the snapshot to days outside the period)
+        updated = {uid: max(max(c[0] for c in ch if c[0] <= t), start) for uid, ch in state.items()}
+        return location_snapshot(site, t, status, power_w, tariff_ids, updated)
+
+    by_day: dict[str, list[dict]] = {}
+    for p in pushes:
+        if p.lost:
+            continue
+        if patch_mode:
+            rec = {"country_code": CPO_COUNTRY, "party_id": CPO_PARTY, "location_id": site.location_id,
+                   "evse_uid": p.evse_uid, "status": p.status, "last_updated": iso_s(p.at)}
+        else:
+            rec = snapshot(p.at)
+        by_day.setdefault(local_dt(p.at, site.tz).date().isoformat(), []).append(rec)
+    for day, recs in sorted(by_day.items()):
+        (d / f"{day}.json").write_text(json.dumps(recs, separators=(",", ":")) + "\n", encoding="utf-8")
+    for t in pulls:
+        body = {"data": [snapshot(t)], "status_code": 1000, "status_message": "Success", "timestamp": iso_s(t)}
+        stamp = local_dt(t, site.tz).strftime("%Y-%m-%dT%H%M")
+        (d / f"pull-{stamp}.json").write_text(json.dumps(body, separators=(",", ":")) + "\n", encoding="utf-8")

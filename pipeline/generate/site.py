@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -25,7 +26,6 @@ from pipeline.generate.faults import (
     NEEDS_CDR,
     NO_STOP_VISIBLE_S,
     NOISE_CREDIT_REISSUE,
-    OCPI_PUBLISH_LAG_S,
     SESSION_FAULTS,
     FaultRow,
 )
@@ -38,7 +38,15 @@ from pipeline.generate.network import (
     tariff_in_force,
     tariff_product,
 )
-from pipeline.generate.ocpi_writer import build_cdr, cdr_periods, location_snapshot, write_cdrs
+from pipeline.generate.ocpi_writer import (
+    STUCK_MAX_S,
+    STUCK_MIN_S,
+    build_cdr,
+    cdr_periods,
+    publish_locations,
+    status_events,
+    write_cdrs,
+)
 from pipeline.generate.ocpp_writer import ChargerFrames
 from pipeline.generate.sessions import Arrival, Session, build_profile, plan_arrivals, schedule
 
@@ -123,7 +131,9 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
             if site.published and rng.random() < rate:
                 day = rng.randrange(cfg.days)
                 w0 = float(int(midnights[day] + rng.uniform(1.0, 2.5) * 3600))
-                status_windows[e.evse_uid] = (w0, w0 + int(rng.uniform(2.0, 3.5) * 3600))
+                # a stuck map status from just over 20 min to hours (one draw, as before)
+                span = math.exp(rng.uniform(math.log(STUCK_MIN_S), math.log(STUCK_MAX_S)))
+                status_windows[e.evse_uid] = (w0, w0 + int(span))
             if site.published and e.registry_power_known and rng.random() < rate:
                 power_factor[e.evse_uid] = rng.choice((2.0, 0.5))
 
@@ -357,6 +367,7 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
         rows.sort(key=lambda c: (c["last_updated"], c["id"]))
 
     # -- OCPP frames per charger ------------------------------------------------------
+    received_status: dict[str, list[tuple[float, str]]] = {}
     for ch in site.chargers:
         frames = ChargerFrames(ch, random.Random(f"frames:{cfg.seed}:{ch.charge_point_id}"),
                                skews.get(ch.charge_point_id, 0.0))
@@ -379,6 +390,8 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
             for s in by_evse.get(e.evse_uid, []):
                 frames.session(s, rng)
         frames.write(cfg.landing / "ocpp", site.site_id, tz, malformed, cfg.landing)
+        for c, evs in status_events(frames.lines, ch.ocpp_version == "2.0.1").items():
+            received_status.update({e.evse_uid: evs for e in ch.evses if e.connector_id == c})
         res.frames += frames.frames
         if ch.charge_point_id in skews and skew_visible(skews[ch.charge_point_id], frames.stamped):
             faults.append(FaultRow("charger_clock_skew", site.site_id, charge_point_id=ch.charge_point_id,
@@ -416,13 +429,20 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
     write_ems(site, t0, day_bounds, ev_wh, sp, pv, tampered, cfg.landing, malformed, rng)
 
     if site.published:
-        _write_locations(site, cfg, midnights, period_end, by_evse, status_windows, power_factor, tariffs)
-        for uid, (w0, w1) in status_windows.items():
-            e = next(x for x in site.evses if x.evse_uid == uid)
+        power = {e.evse_uid: int(e.max_power_kw * 1000 * factor) for e in site.evses
+                 for factor in [power_factor.get(e.evse_uid, 1.0)]}
+        tariff_ids = {e.evse_uid: f"{site.country}-{tariff_product(site, ch)}" for ch in site.chargers for e in ch.evses}
+        episodes = publish_locations(site, cfg.landing, t0, midnights, period_end, received_status, by_evse,
+                                     status_windows, power, tariff_ids,
+                                     random.Random(f"ocpi:{cfg.seed}:{site.site_no}"), allow_visible=not cfg.clean)
+        for ep in episodes:
+            e = next(x for x in site.evses if x.evse_uid == ep.evse_uid)
+            why = ("the CPO's OCPI state never took the change (stuck map status)" if ep.cause == "stuck"
+                   else "the push that carried the change was lost; a later push or the nightly pull corrected it")
             faults.append(FaultRow("status_mismatch", site.site_id, charge_point_id=e.charge_point_id,
-                                   evse_uid=uid, interval_start=iso_s(w0),
-                                   detail=f"OCPP Faulted (GroundFailure) for {(w1 - w0) / 3600:.1f} h while the "
-                                          "OCPI location kept publishing AVAILABLE"))
+                                   evse_uid=ep.evse_uid, interval_start=iso_s(ep.start),
+                                   detail=f"OCPP {ep.ocpp_status} for {(ep.end - ep.start) / 60:.0f} min while the "
+                                          f"map showed {ep.map_status}: {why}"))
         for uid, factor in power_factor.items():
             e = next(x for x in site.evses if x.evse_uid == uid)
             faults.append(FaultRow("capability_mismatch", site.site_id, charge_point_id=e.charge_point_id,
@@ -485,39 +505,3 @@ def skew_visible(skew_s: float, stamped_frames: int) -> bool:
     have sat in the offline queue, so a clock behind needs ``MIN_SKEW_FRAMES`` of them.
     """
     return skew_s > 0 or stamped_frames >= MIN_SKEW_FRAMES
-
-
-def published_status(sessions: list[Session], t: float) -> str:
-    """The OCPI status a Location snapshot at ``t`` shows for an EVSE with these sessions.
-
-    The CPO publishes what its CSMS knew ``OCPI_PUBLISH_LAG_S`` earlier: a plug-in reaches the
-    CSMS a second or two after it happens, so a snapshot is never ahead of the OCPP status.
-    """
-    seen = t - OCPI_PUBLISH_LAG_S
-    return "CHARGING" if any(s.plug_at <= seen < s.stop_at for s in sessions) else "AVAILABLE"
-
-
-def _write_locations(site: Site, cfg: GenConfig, midnights: list[float], period_end: float,
-                     by_evse: dict[str, list[Session]], windows: dict[str, tuple[float, float]],
-                     factor: dict[str, float], tariffs: dict[str, list[TariffVersion]]) -> None:
-    """Hourly Location snapshots per local day (one JSON array file per day)."""
-    d = cfg.landing / "locations" / site.site_id
-    d.mkdir(parents=True, exist_ok=True)
-    power = {e.evse_uid: int(e.max_power_kw * 1000 * factor.get(e.evse_uid, 1.0)) for e in site.evses}
-    tariff_ids = {}
-    for ch in site.chargers:
-        for e in ch.evses:
-            tariff_ids[e.evse_uid] = f"{site.country}-{tariff_product(site, ch)}"
-    bounds = [*midnights, period_end]
-    for j, m in enumerate(midnights):
-        snaps = []
-        t = m
-        while t < bounds[j + 1]:
-            status = {}
-            for e in site.evses:
-                # The planted windows stay AVAILABLE here: that is the status_mismatch.
-                status[e.evse_uid] = published_status(by_evse.get(e.evse_uid, []), t)
-            snaps.append(location_snapshot(site, t, status, power, tariff_ids))
-            t += 3600
-        day = local_dt(m, site.tz).date().isoformat()
-        (d / f"{day}.json").write_text(json.dumps(snaps, separators=(",", ":")) + "\n", encoding="utf-8")

@@ -48,6 +48,8 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
     # backend columns added later (meter registers, an export time inside the data)
     for col in ("meter_start_wh", "meter_stop_wh", "exported_at"):
         conn.execute(f"alter table raw.backend_sessions add column if not exists {col} varchar")
+    # raw.locations.envelope_at was added after the first release
+    conn.execute("alter table raw.locations add column if not exists envelope_at varchar")
 
 
 @dataclass

@@ -52,7 +52,9 @@ RAW_TABLES: dict[str, str] = {
     "raw.cdrs": "obj json",
     "raw.tariffs": "obj json",
     "raw.ems_intervals": "site_id varchar, charge_point_id varchar, interval_start varchar, interval_minutes varchar, interval_end varchar, ev_energy_kwh varchar, grid_import_kwh varchar, pv_kwh varchar, battery_discharge_kwh varchar, battery_charge_kwh varchar, ev_setpoint_kw varchar",
-    "raw.locations": "obj json",
+    # envelope_at: the OCPI response envelope's timestamp (a pulled listing): when the eMSP
+    # saw these objects, which a Location's own last_updated does not say.
+    "raw.locations": "obj json, envelope_at varchar",
     "raw.tokens": "obj json",
 }
 SOURCE_TABLES: dict[str, tuple[str, ...]] = {
@@ -511,23 +513,25 @@ def _json_objects(table: str) -> Callable[[DataFile, bytes, dict], Loaded]:
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             out.rejects.append(Reject(None, _text(data, 500), [f"unreadable JSON file: {exc.__class__.__name__}"]))
             return out
+        envelope_at = None
         if isinstance(doc, dict) and "data" in doc and ("status_code" in doc or "timestamp" in doc):
+            envelope_at = _str(doc.get("timestamp"))
             doc = doc["data"]  # OCPI response envelope
         items = doc if isinstance(doc, list) else [doc]
         for no, obj in enumerate(items, start=1):
-            _collect(out, obj, no, None)
+            _collect(out, obj, no, None, envelope_at)
         return out
 
     return load
 
 
-def _collect(out: Loaded, obj: Any, no: int, raw: bytes | None) -> None:
+def _collect(out: Loaded, obj: Any, no: int, raw: bytes | None, envelope_at: str | None = None) -> None:
     text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
     if not isinstance(obj, dict):
         out.rejects.append(Reject(no, (raw.decode("utf-8", "replace") if raw else text)[:2000],
                                   ["record is not a JSON object"]))
         return
-    out.rows.append({"record_no": no, "obj": text})
+    out.rows.append({"record_no": no, "obj": text, "envelope_at": envelope_at})
 
 
 LOADERS: dict[str, Callable[[DataFile, bytes, dict], Loaded]] = {

@@ -1,8 +1,8 @@
 """OCPP connector status -> OCPI EVSE ``Status``: the mapping status checks compare with.
 
-Belongs here: the mapping table and what counts as agreement between an OCPP status and a
-published OCPI status. OCPP 1.6 ``ChargePointStatus`` and 2.0.1 ``ConnectorStatusEnumType``
-are mapped to the OCPI 2.2.1 EVSE ``Status`` enum the way a CSMS publishing to roaming
+Belongs here: the mapping table and the lists the one agreement rule reads
+(``assets/sql/recon/status_comparison.sql``, bound from ``sql_params``). OCPP 1.6
+``ChargePointStatus`` and 2.0.1 ``ConnectorStatusEnumType`` are mapped to the OCPI 2.2.1 EVSE ``Status`` enum the way a CSMS publishing to roaming
 partners would. A status not in the table (vendor-specific, misspelt, a newer enum value)
 maps to ``UNKNOWN``: it is kept and counted, never dropped, so a charger speaking a dialect
 shows up in the timeline instead of silently vanishing.
@@ -64,15 +64,6 @@ def map_status(ocpp_version: str | None, status: str | None) -> str:
         if (v, status) in STATUS_MAP:
             return STATUS_MAP[(v, status)]
     return UNMAPPED
-
-
-def agrees(published: str | None, ocpp_version: str | None, ocpp_status: str | None) -> bool | None:
-    """Whether a published status agrees with an OCPP one; ``None`` = not comparable."""
-    mapped = map_status(ocpp_version, ocpp_status)
-    if published is None or published in NOT_COMPARABLE or mapped == UNMAPPED:
-        return None
-    lenient = TRANSITIONAL.get((ocpp_version or "1.6", ocpp_status or ""), frozenset())
-    return published == mapped or (published, mapped) in EQUIVALENT or published in lenient
 
 
 def sql_params() -> dict[str, list[str]]:

@@ -1,13 +1,14 @@
 -- recon.status_timeline: each connector's OCPP status as a timeline of intervals, mapped to
--- the OCPI EVSE status enum, with the Location snapshots published during each interval.
+-- the OCPI EVSE status enum, with the Location snapshots published during each interval
+-- (counted; agreement is judged only in recon.status_comparison).
 -- Times are the CSMS receive clock: the CSMS publishes what it received, so a skewed charger
 -- clock must not move the comparison. Unmapped (vendor) statuses become UNKNOWN and stay.
 -- Connector 0 (1.6: the whole charger) is kept with no EVSE; it is not compared.
--- Published snapshots come from the temp view _status_published (evse_uid, snapshot_at,
--- status): staging.location_evse_status, or nothing when no locations/ were delivered.
+-- Published snapshots come from the temp view _status_published (evse_uid, published_at,
+-- status, ...): staging.location_evse_status, or nothing when no locations/ were delivered.
 -- also_agrees: published statuses a transitional OCPP status (1.6 Preparing/Finishing) also
--- agrees with. Params: $lenient_keys (VARCHAR[] 'version|status|published'), $map_keys, $map_values (VARCHAR[]: 'version|status' -> OCPI status),
---   $equivalent_pairs (VARCHAR[] 'published|ocpp'), $not_comparable (VARCHAR[]).
+-- agrees with. Params: $lenient_keys (VARCHAR[] 'version|status|published'), $map_keys,
+--   $map_values (VARCHAR[]: 'version|status' -> OCPI status).
 with st as (
     select
         s.charge_point_id,
@@ -65,30 +66,16 @@ located as (
 ),
 
 snap as (
+    -- snapshots published during each OCPP interval (counted, not judged: whether the map
+    -- agreed is recon.status_comparison's one definition)
     select
-        p.evse_uid,
-        p.snapshot_at,
         p.status as published_status,
         l.charge_point_id,
         l.connector_id,
         l.seq
     from _status_published as p
     asof join located as l
-        on l.evse_uid = p.evse_uid and p.snapshot_at >= l.valid_from_at
-),
-
-judged as (
-    select
-        snap.*,
-        case
-            when published_status is null or list_contains($not_comparable, published_status)
-                or l.ocpi_status = 'UNKNOWN' then null
-            else published_status = l.ocpi_status
-                or list_contains($equivalent_pairs, published_status || '|' || l.ocpi_status)
-                or list_contains(l.also_agrees, published_status)
-        end as agrees
-    from snap
-    join located as l using (charge_point_id, connector_id, seq)
+        on l.evse_uid = p.evse_uid and p.published_at >= l.valid_from_at
 ),
 
 per_interval as (
@@ -97,10 +84,8 @@ per_interval as (
         connector_id,
         seq,
         count(*) as n_snapshots,
-        count(*) filter (where not agrees) as n_snapshots_disagreeing,
-        count(*) filter (where agrees is null) as n_snapshots_not_comparable,
         list(distinct published_status order by published_status) as published_statuses
-    from judged
+    from snap
     group by all
 )
 
@@ -124,8 +109,6 @@ select
     epoch(l.valid_to_at) - epoch(l.valid_from_at) as duration_s,
     l.status_at,
     coalesce(p.n_snapshots, 0) as n_snapshots,
-    coalesce(p.n_snapshots_disagreeing, 0) as n_snapshots_disagreeing,
-    coalesce(p.n_snapshots_not_comparable, 0) as n_snapshots_not_comparable,
     coalesce(p.published_statuses, []::varchar[]) as published_statuses,
     l.source_file,
     l.record_no

@@ -1,6 +1,11 @@
--- staging.location_evse_status: one row per EVSE per OCPI Location snapshot.
+-- staging.location_evse_status: one row per EVSE per OCPI Location snapshot or EVSE PATCH.
 -- snapshot_at is the EVSE's last_updated (its status changed then), else the Location's.
--- A record with no EVSE to stage (a patch, a bare EVSE, an empty location) yields one
+-- published_at is when the map could first show this row: the latest of the EVSE's and the
+-- Location's last_updated (a full-Location push re-sends every EVSE at the push time) and the
+-- envelope timestamp of a pulled listing (a pull shows a status only from the pull on).
+-- An EVSE PATCH is logged flat, its URL ids beside the body: {country_code, party_id,
+-- location_id, evse_uid, status, last_updated}; it has no connectors (null, not none).
+-- A record with no EVSE to stage (a bare EVSE, an empty location) yields one
 -- row with evse_uid null and a reason, so it is rejected rather than lost.
 with src as (
     select
@@ -9,11 +14,16 @@ with src as (
         obj as o,
         nullif(trim(obj ->> 'country_code'), '') as country_code,
         nullif(trim(obj ->> 'party_id'), '') as party_id,
-        nullif(trim(obj ->> 'id'), '') as location_id,
+        coalesce(nullif(trim(obj ->> 'id'), ''), nullif(trim(obj ->> 'location_id'), '')) as location_id,
         obj ->> 'time_zone' as time_zone,
-        obj ->> 'last_updated' as location_updated_raw,
-        coalesce(from_json(obj -> 'evses', '["JSON"]'), []) as evses
-    from raw.locations
+        case when not is_evse_patch then obj ->> 'last_updated' end as location_updated_raw,
+        try_cast(envelope_at as timestamptz) as envelope_at,
+        is_evse_patch,
+        case when is_evse_patch then [obj] else coalesce(from_json(obj -> 'evses', '["JSON"]'), []) end as evses
+    from (
+        select *, (obj ->> 'evse_uid') is not null and (obj -> 'evses') is null as is_evse_patch
+        from raw.locations
+    )
 ),
 
 evses as (
@@ -28,7 +38,7 @@ evses as (
 typed as (
     select
         evses.*,
-        nullif(trim(evse ->> 'uid'), '') as evse_uid,
+        coalesce(nullif(trim(evse ->> 'uid'), ''), nullif(trim(evse ->> 'evse_uid'), '')) as evse_uid,
         evse ->> 'evse_id' as evse_id,
         evse ->> 'status' as status,
         evse ->> 'last_updated' as evse_updated_raw,
@@ -60,9 +70,13 @@ select
     evse_id,
     status,
     coalesce(evse_updated_at, location_last_updated_at) as snapshot_at,
+    greatest(evse_updated_at, location_last_updated_at, envelope_at) as published_at,
+    case when is_evse_patch then 'evse_patch' when envelope_at is not null then 'pull' else 'location' end
+        as snapshot_kind,
     location_last_updated_at,
     time_zone,
-    to_json(coalesce(connector_list, [])) as connectors,
+    case when not (is_evse_patch and (evse -> 'connectors') is null)
+        then to_json(coalesce(connector_list, [])) end as connectors,
     source_file,
     record_no,
     list_filter([
@@ -77,7 +91,8 @@ select
                     'NEMA_6_50', 'NEMA_10_30', 'NEMA_10_50', 'NEMA_14_30', 'NEMA_14_50',
                     'PANTOGRAPH_BOTTOM_UP', 'PANTOGRAPH_TOP_DOWN', 'TESLA_R', 'TESLA_S')), true)
             then 'connectors: standard not in the OCPI 2.2.1 list' end,
-        case when len(coalesce(connector_list, [])) = 0 and evse is not null then 'connectors: none' end
+        case when len(coalesce(connector_list, [])) = 0 and evse is not null and not is_evse_patch
+            then 'connectors: none' end
     ], lambda x: x is not null)::varchar[] as dq_warnings,
     list_filter([
         case when n_evses = 0 and location_id is not null then 'location has no EVSEs' end,
