@@ -196,20 +196,36 @@ def test_per_transaction_register_convention(tmp_path):
     assert only_tx(conn)["energy_kwh"] == pytest.approx(7.4)
 
 
-@pytest.mark.parametrize(("meter_start", "values", "suspect"), [
-    (1520, ["1520.123", "1530.456"], True),  # a kWh register labelled Wh: sub-Wh digits
-    (1520000, ["1520123", "1530456"], False),
+# 2026-12: a Wh value with three or more decimals used to be taken for kWh (x1000). Real
+# meters send fractional Wh ("70.14" Wh, Grizzl-E): the unit is now judged by whether the
+# value fits the transaction's other readings, and the first case below flipped from
+# suspect to not suspect.
+@pytest.mark.parametrize(("meter_start", "values", "unit", "suspect", "kwh"), [
+    # fractional Wh in line with meterStart in Wh: 10.456 Wh, not a kWh register
+    (1520, ["1520.123", "1530.456"], "Wh", False, 0.010456),
+    (1_520_000, ["1520123", "1530456"], "Wh", False, 10.456),
+    # labelled Wh but 1000x below meterStart (Wh): kWh values; x1000 they continue it
+    (1_520_000, ["1520.123", "1530.456"], "Wh", True, 10.456),
+    # the same numbers labelled kWh: the label is right and trusted
+    (1_520_000, ["1520.123", "1530.456"], "kWh", False, 10.456),
+    # no unit sent (the spec's Wh) and 1000x below meterStart
+    (1_520_000, ["1520.123", "1530.456"], None, True, 10.456),
+    # no meterStart/meterStop: the middle sample is 1000x off the two around it
+    (-1, ["1520123", "1525.000", "1530456"], "Wh", True, 10.333),
+    # and with them all in line nothing is rescaled, whatever their decimals
+    (-1, ["1520.123", "1525.000", "1530.456"], "Wh", False, 0.010333),
 ])
-def test_unit_suspect_register(tmp_path, meter_start, values, suspect):
+def test_unit_suspect_register(tmp_path, meter_start, values, unit, suspect, kwh):
+    minutes = [1, 30, 59][: len(values)] if len(values) == 3 else [1, 59]
     conn = run_ocpp(tmp_path, {"a.jsonl": [
         *start16("2026-11-20T08:00:00Z", CP, "s1", 11, meter_start=meter_start),
-        *meter16("2026-11-20T08:01:00Z", CP, "m1", 11, [energy(values[0])]),
-        *meter16("2026-11-20T08:59:00Z", CP, "m2", 11, [energy(values[1])]),
+        *[frame for i, (m, v) in enumerate(zip(minutes, values, strict=True))
+          for frame in meter16(f"2026-11-20T08:{m:02d}:00Z", CP, f"m{i}", 11, [energy(v, unit)])],
         *stop16("2026-11-20T09:00:00Z", CP, "e1", 11, meter_stop=-1),
     ]})
     tx = only_tx(conn)
     assert ("unit_suspect" in tx["anomalies"]) is suspect
-    assert tx["energy_kwh"] == pytest.approx(10.456 if not suspect else 10.333)
+    assert tx["energy_kwh"] == pytest.approx(kwh)
 
 
 def test_unit_suspect_from_power(tmp_path):

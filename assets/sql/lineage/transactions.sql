@@ -168,11 +168,6 @@ samples as (
 register_candidates as (
     select
         charge_point_id, tx_key, origin, value, value_raw, unit, sampled_at, received_at, record_no,
-        -- a Wh-labelled value with sub-Wh digits is a kWh register mislabelled as Wh
-        bool_or(
-            coalesce(unit, 'Wh') = 'Wh' and regexp_matches(value_raw, '\.\d{3,}')
-            and try_cast(value_raw as double) <> round(try_cast(value_raw as double))
-        ) over (partition by charge_point_id, tx_key) as has_fractional_wh,
     from samples
     where measurand = 'Energy.Active.Import.Register'
         and phase is null
@@ -180,10 +175,85 @@ register_candidates as (
         and value is not null
 ),
 
+-- The unit a register sample was sent in (or the spec's Wh) is trusted unless the
+-- transaction's own readings contradict it: a sample that lies outside the range its
+-- neighbours allow, while 1000x it (or 1/1000) lies inside, was sent in the other unit.
+-- The neighbours are meterStart/meterStop when the charger sent them (a register only
+-- rises from start to stop), else the samples before and after it among the transaction's
+-- majority (within 100x of their median; at least two of them, or nothing is judged).
+-- The number of decimals says nothing: meters send fractional Wh ("70.14" Wh). Where both
+-- readings fit (a per-transaction register starting at 0 fits anything), the label stands.
+register_medians as (
+    select
+        c.*,
+        t.meter_start_kwh,
+        t.meter_stop_kwh,
+        median(c.value) over (partition by c.charge_point_id, c.tx_key) as median_kwh,
+    from register_candidates as c
+    left join tx as t on c.charge_point_id = t.charge_point_id and c.tx_key = t.tx_key
+),
+
+register_bounds as (
+    select
+        *,
+        case when meter_start_kwh >= 0 and (meter_stop_kwh is null or meter_stop_kwh >= meter_start_kwh)
+            then meter_start_kwh end as anchor_lo,
+        case when meter_stop_kwh >= 0 and (meter_start_kwh is null or meter_stop_kwh >= meter_start_kwh)
+            then meter_stop_kwh end as anchor_hi,
+        max(value) filter (where is_majority) over (
+            partition by charge_point_id, tx_key order by sampled_at, received_at, record_no
+            rows between unbounded preceding and 1 preceding
+        ) as before_kwh,
+        min(value) filter (where is_majority) over (
+            partition by charge_point_id, tx_key order by sampled_at, received_at, record_no
+            rows between 1 following and unbounded following
+        ) as after_kwh,
+        count(*) filter (where is_majority) over (partition by charge_point_id, tx_key)
+            - case when is_majority then 1 else 0 end as n_majority_others,
+    from (
+        select
+            *,
+            median_kwh <= 0 or value between median_kwh / 100 and median_kwh * 100 as is_majority,
+        from register_medians
+    )
+),
+
+register_ranges as (
+    select
+        * exclude (meter_start_kwh, meter_stop_kwh, median_kwh, is_majority, anchor_lo, anchor_hi,
+                   before_kwh, after_kwh, n_majority_others),
+        case
+            when anchor_lo is not null or anchor_hi is not null then coalesce(anchor_lo, 0)
+            when n_majority_others >= 2 then coalesce(before_kwh, 0)
+        end as range_lo,
+        case
+            when anchor_lo is not null or anchor_hi is not null then anchor_hi
+            when n_majority_others >= 2 then after_kwh
+        end as range_hi,
+    from register_bounds
+),
+
+register_units as (
+    select
+        *,
+        case
+            when range_lo is null then 1
+            when value between range_lo - $unit_slack_kwh and coalesce(range_hi, 'infinity'::double) + $unit_slack_kwh
+                then 1
+            when value * 1000 between range_lo - $unit_slack_kwh and coalesce(range_hi, 'infinity'::double) + $unit_slack_kwh
+                then 1000
+            when value / 1000 between range_lo - $unit_slack_kwh and coalesce(range_hi, 'infinity'::double) + $unit_slack_kwh
+                then 0.001
+            else 1
+        end as unit_factor,
+    from register_ranges
+),
+
 register_samples as (
     select
-        * replace (case when has_fractional_wh then value * 1000 else value end as value),
-    from register_candidates
+        * exclude (unit_factor, range_lo, range_hi) replace (value * unit_factor as value),
+        unit_factor <> 1 as is_unit_fixed,
+    from register_units
 ),
 
 sample_ends as (
@@ -196,7 +266,7 @@ sample_ends as (
         arg_max(value, sampled_at) as last_value,
         min(sampled_at) as first_sample_at,
         max(sampled_at) as last_sample_at,
-        bool_or(has_fractional_wh) as has_fractional_wh,
+        bool_or(is_unit_fixed) as has_unit_fixed_sample,
     from register_samples
     group by all
 ),
@@ -242,7 +312,7 @@ register_agg as (
         s.tx_key,
         e.n_register_samples,
         e.only_transaction_data,
-        e.has_fractional_wh,
+        e.has_unit_fixed_sample,
         -- A fall to nearer zero than to where it was is a register reset (the meter counted
         -- again from 0): what it shows after the fall was charged after it. A smaller fall
         -- is a rollback and adds nothing.
@@ -305,7 +375,7 @@ measured as (
         ra.has_drop,
         ra.has_reset,
         ra.only_transaction_data,
-        ra.has_fractional_wh,
+        coalesce(ra.has_unit_fixed_sample, false) as has_unit_fixed_sample,
         t.meter_start_kwh is not null and t.meter_stop_kwh is not null
             and t.meter_stop_kwh >= t.meter_start_kwh as register_usable,
         t.meter_start_kwh is not null and t.meter_stop_kwh is not null
@@ -352,7 +422,8 @@ unit_checked as (
     select
         *,
         -- kWh sent as Wh makes energy 1000x too small: flagged when the power the charger
-        -- reported cannot have delivered so little, or the register carries sub-Wh fractions.
+        -- reported cannot have delivered so little (a sample in the other unit than its
+        -- neighbours is fixed above, in register_units).
         coalesce(
             (energy_as_labelled_kwh > 0 and duration_h > 0.25 and max_power_kw > 1
                 and energy_as_labelled_kwh / duration_h < max_power_kw / 100
@@ -397,7 +468,7 @@ select
         case when register_negative or has_drop then 'register_rollback' end,
         case when has_reset and not register_usable then 'register_reset' end,
         case when coalesce(start_is_epoch, false) or coalesce(stop_is_epoch, false) then 'epoch_timestamp' end,
-        case when unit_too_small or unit_too_large or has_fractional_wh then 'unit_suspect' end,
+        case when unit_too_small or unit_too_large or has_unit_fixed_sample then 'unit_suspect' end,
         case when n_stops > 1 then 'duplicate_stop' end,
         case when has_seq_gap then 'seq_no_gap' end,
         case when has_stop and energy_basis = 'none' then 'energy_unknown' end,
