@@ -12,13 +12,19 @@
 --       was labelled Wh the other way round.
 with events as (
     select
-        *,
-        event_at < $epoch_before as is_epoch,
+        e.*,
+        coalesce(f.received_at_basis, 'csms') as received_basis,
+        e.event_at < $epoch_before as is_epoch,
         -- An unset charger clock says nothing about when: the CSMS receive time is the best
         -- time there is.
-        case when event_at is null or event_at < $epoch_before then received_at else event_at end as best_at,
-    from staging.ocpp_transaction_events
-    where not is_retransmit
+        case when e.event_at is null or e.event_at < $epoch_before then e.received_at else e.event_at end as best_at,
+        -- the order the CSMS got them in (for a bare capture: the file's order)
+        row_number() over (
+            partition by e.charge_point_id order by e.received_at, e.source_file, e.record_no
+        ) as charger_order,
+    from staging.ocpp_transaction_events as e
+    left join staging.ocpp_frames as f on f.source_file = e.source_file and f.record_no = e.record_no
+    where not e.is_retransmit
 ),
 
 -- OCPP 1.6 -------------------------------------------------------------------------------
@@ -37,11 +43,64 @@ starts_16 as (
     )
 ),
 
-aliases_16 as (
+assigned_16 as (
     select charge_point_id, transaction_id, any_value(tx_key) as tx_key,
     from starts_16
     where transaction_id is not null
     group by all
+),
+
+-- A stop whose transactionId no CALLRESULT assigned (the answer was not logged, or a bare
+-- capture without answers) belongs to the start before it on its connector that got no id:
+-- the latest such start received before the stop, with no other start on that connector in
+-- between, and a meterStop not below its meterStart. Order is the CSMS's receive order, not
+-- the charger's stamps: a clock that stepped back can stamp the stop before its own start.
+-- The stop names no connector in 1.6; its transaction's MeterValues do.
+stop_connectors_16 as (
+    select charge_point_id, transaction_id, min(connector_id) as connector_id,
+    from staging.ocpp_meter_values
+    where ocpp_version = '1.6' and transaction_id is not null and connector_id is not null
+    group by all
+),
+
+inferred_16 as (
+    select
+        p.charge_point_id,
+        p.transaction_id,
+        s.tx_key,
+        p.charger_order as stop_order,
+    from events as p
+    left join stop_connectors_16 as c
+        on c.charge_point_id = p.charge_point_id and c.transaction_id = p.transaction_id
+    inner join starts_16 as s
+        on s.charge_point_id = p.charge_point_id
+        and s.copy_no = 1
+        and s.transaction_id is null
+        and s.charger_order < p.charger_order
+        and (c.connector_id is null or s.connector_id = c.connector_id)
+        and coalesce(p.register_value_raw >= s.register_value_raw, true)
+    where p.ocpp_version = '1.6' and p.event_type = 'ended' and p.transaction_id is not null
+        and not exists (
+            select 1 from assigned_16 as a
+            where a.charge_point_id = p.charge_point_id and a.transaction_id = p.transaction_id
+        )
+        and not exists (
+            select 1 from starts_16 as n
+            where n.charge_point_id = s.charge_point_id and n.connector_id = s.connector_id
+                and n.charger_order > s.charger_order and n.charger_order < p.charger_order
+                and n.tx_key <> s.tx_key
+        )
+    qualify row_number() over (partition by p.charge_point_id, p.transaction_id order by s.charger_order desc) = 1
+),
+
+aliases_16 as (
+    select charge_point_id, transaction_id, tx_key, false as is_inferred,
+    from assigned_16
+    union all
+    select charge_point_id, transaction_id, tx_key, true,
+    from inferred_16
+    -- one start takes one stop's id: the first stop after it
+    qualify row_number() over (partition by charge_point_id, tx_key order by stop_order) = 1
 ),
 
 start_agg_16 as (
@@ -102,9 +161,16 @@ tx_16 as (
         false as has_seq_gap,
         coalesce(s.source_file, p.source_file) as first_frame_source_file,
         coalesce(s.record_no, p.record_no) as first_frame_record_no,
+        p.received_basis as stop_received_basis,
+        coalesce(p.is_inferred, false) as is_id_inferred,
     from first_start_16 as s
     left join start_agg_16 as g on s.charge_point_id = g.charge_point_id and s.tx_key = g.tx_key
-    full join (select * from stops_16 where stop_no = 1) as p
+    full join (
+        select x.*, a.is_inferred
+        from stops_16 as x
+        left join aliases_16 as a on a.charge_point_id = x.charge_point_id and a.transaction_id = x.transaction_id
+        where x.stop_no = 1
+    ) as p
         on s.charge_point_id = p.charge_point_id and s.tx_key = p.tx_key
 ),
 
@@ -141,15 +207,26 @@ tx_201 as (
         max(seq_no) - min(seq_no) + 1 <> count(distinct seq_no) as has_seq_gap,
         arg_min(source_file, received_at) as first_frame_source_file,
         arg_min(record_no, received_at) as first_frame_record_no,
+        arg_min(received_basis, coalesce(seq_no, 0)) filter (where event_type = 'ended') as stop_received_basis,
+        false as is_id_inferred,
     from events
     where ocpp_version = '2.0.1' and transaction_id is not null
     group by charge_point_id, transaction_id
 ),
 
+-- A stop stamped before its own start (both on a set clock) is proof the charger's clock
+-- stepped back between them: queuing delays a stop, it never moves it before the start.
 tx as (
-    select * from tx_16
-    union all by name
-    select * from tx_201
+    select
+        *,
+        coalesce(
+            not start_is_epoch and not stop_is_epoch and stop_event_at < start_event_at, false
+        ) as is_stop_before_start,
+    from (
+        select * from tx_16
+        union all by name
+        select * from tx_201
+    )
 ),
 
 -- Meter values of each transaction (1.6 through the ids the CSMS assigned).
@@ -165,14 +242,24 @@ samples as (
     where m.transaction_id is not null
 ),
 
+-- Samples in register order: their stamps, unless the transaction's clock stepped back
+-- (is_stop_before_start); then the order they reached the CSMS, and the stamps only within
+-- one frame (a StopTransaction's transactionData).
 register_candidates as (
     select
-        charge_point_id, tx_key, origin, value, value_raw, unit, sampled_at, received_at, record_no,
-    from samples
-    where measurand = 'Energy.Active.Import.Register'
-        and phase is null
-        and coalesce(location, 'Outlet') = 'Outlet'
-        and value is not null
+        m.charge_point_id, m.tx_key, m.origin, m.value, m.value_raw, m.unit, m.sampled_at, m.received_at,
+        m.record_no,
+        row_number() over (
+            partition by m.charge_point_id, m.tx_key
+            order by case when t.is_stop_before_start then m.received_at end, case when t.is_stop_before_start
+                then m.record_no end, m.sampled_at, m.received_at, m.record_no
+        ) as sample_order,
+    from samples as m
+    left join tx as t on t.charge_point_id = m.charge_point_id and t.tx_key = m.tx_key
+    where m.measurand = 'Energy.Active.Import.Register'
+        and m.phase is null
+        and coalesce(m.location, 'Outlet') = 'Outlet'
+        and m.value is not null
 ),
 
 -- The unit a register sample was sent in (or the spec's Wh) is trusted unless the
@@ -201,11 +288,11 @@ register_bounds as (
         case when meter_stop_kwh >= 0 and (meter_start_kwh is null or meter_stop_kwh >= meter_start_kwh)
             then meter_stop_kwh end as anchor_hi,
         max(value) filter (where is_majority) over (
-            partition by charge_point_id, tx_key order by sampled_at, received_at, record_no
+            partition by charge_point_id, tx_key order by sample_order
             rows between unbounded preceding and 1 preceding
         ) as before_kwh,
         min(value) filter (where is_majority) over (
-            partition by charge_point_id, tx_key order by sampled_at, received_at, record_no
+            partition by charge_point_id, tx_key order by sample_order
             rows between 1 following and unbounded following
         ) as after_kwh,
         count(*) filter (where is_majority) over (partition by charge_point_id, tx_key)
@@ -262,10 +349,10 @@ sample_ends as (
         tx_key,
         count(*) as n_register_samples,
         bool_and(origin = 'StopTransaction') as only_transaction_data,
-        arg_min(value, sampled_at) as first_value,
-        arg_max(value, sampled_at) as last_value,
-        min(sampled_at) as first_sample_at,
-        max(sampled_at) as last_sample_at,
+        arg_min(value, sample_order) as first_value,
+        arg_max(value, sample_order) as last_value,
+        arg_min(sampled_at, sample_order) as first_sample_at,
+        arg_max(sampled_at, sample_order) as last_sample_at,
         bool_or(is_unit_fixed) as has_unit_fixed_sample,
     from register_samples
     group by all
@@ -275,10 +362,10 @@ sample_ends as (
 -- jump to the nearest sample is beyond any charger's power: then the two use different
 -- conventions (a per-transaction start beside a lifetime register) and cannot be mixed.
 register_points as (
-    select charge_point_id, tx_key, value, sampled_at, received_at, record_no, 1 as rank,
+    select charge_point_id, tx_key, value, sample_order, 1 as rank,
     from register_samples
     union all
-    select t.charge_point_id, t.tx_key, t.meter_start_kwh, t.start_best_at, t.start_received_at, 0, 0,
+    select t.charge_point_id, t.tx_key, t.meter_start_kwh, 0, 0,
     from tx as t
     left join sample_ends as e on t.charge_point_id = e.charge_point_id and t.tx_key = e.tx_key
     where t.meter_start_kwh is not null
@@ -286,7 +373,7 @@ register_points as (
             abs(date_diff('second', t.start_best_at, e.first_sample_at)) / 3600.0, 1 / 60.0
         ) <= $max_plausible_kw, true)
     union all
-    select t.charge_point_id, t.tx_key, t.meter_stop_kwh, t.stop_best_at, t.stop_received_at, 0, 2,
+    select t.charge_point_id, t.tx_key, t.meter_stop_kwh, 0, 2,
     from tx as t
     left join sample_ends as e on t.charge_point_id = e.charge_point_id and t.tx_key = e.tx_key
     where t.meter_stop_kwh is not null
@@ -302,7 +389,7 @@ register_steps as (
         lag(value) over register_order as previous,
     from register_points
     window register_order as (
-        partition by charge_point_id, tx_key order by rank, sampled_at, received_at, record_no
+        partition by charge_point_id, tx_key order by rank, sample_order
     )
 ),
 
@@ -322,8 +409,10 @@ register_agg as (
             else 0
         end) as series_kwh,
         count(*) as n_points,
-        bool_or(s.delta < -1e-6) as has_drop,
-        bool_or(s.delta < -1e-6 and s.value < s.previous - s.value) as has_reset,
+        -- 1.6 meterStart/meterStop are whole Wh: a fractional register sample ("40330.10")
+        -- may stand up to 1 Wh above the meterStop cut from it, which is no fall
+        bool_or(s.delta < -0.001) as has_drop,
+        bool_or(s.delta < -0.001 and s.value < s.previous - s.value) as has_reset,
     from register_steps as s
     left join sample_ends as e on s.charge_point_id = e.charge_point_id and s.tx_key = e.tx_key
     group by all
@@ -412,9 +501,17 @@ timed as (
             min_sample_lag_ms
         ), 0) as stop_queued_ms,
         coalesce(start_best_at, first_sampled_at) as started_at,
-        stop_best_at as stopped_at,
-        date_diff('millisecond', coalesce(start_best_at, first_sampled_at), stop_best_at) / 3600000.0
-            as duration_h,
+        -- a stop stamped before its start has no charger time to trust: the CSMS receive
+        -- time when there is one, else unknown (a bare capture's time is the charger's)
+        case
+            when not is_stop_before_start then stop_best_at
+            when stop_received_basis = 'csms' then stop_received_at
+        end as stopped_at,
+        date_diff('millisecond', coalesce(start_best_at, first_sampled_at), case
+            when not is_stop_before_start then stop_best_at
+            when stop_received_basis = 'csms' then stop_received_at
+        end) / 3600000.0 as duration_h,
+        coalesce(stop_received_basis = 'csms' and not is_stop_before_start, false) as stop_lag_known,
     from estimated
 ),
 
@@ -454,7 +551,7 @@ select
     stop_reason,
     has_start,
     has_stop,
-    coalesce(has_stop and not stop_is_epoch and stop_queued_ms > $offline_queue_s * 1000, false)
+    coalesce(has_stop and not stop_is_epoch and stop_lag_known and stop_queued_ms > $offline_queue_s * 1000, false)
         as stop_from_offline_queue,
     is_restarted_start,
     n_meter_samples,
@@ -472,8 +569,10 @@ select
         case when n_stops > 1 then 'duplicate_stop' end,
         case when has_seq_gap then 'seq_no_gap' end,
         case when has_stop and energy_basis = 'none' then 'energy_unknown' end,
-        case when has_stop and not stop_is_epoch and stop_queued_ms > $offline_queue_s * 1000
+        case when has_stop and not stop_is_epoch and stop_lag_known and stop_queued_ms > $offline_queue_s * 1000
             then 'stop_from_offline_queue' end,
+        case when is_stop_before_start then 'stop_before_start' end,
+        case when is_id_inferred then 'transaction_id_inferred' end,
     ], lambda a: a is not null) as anomalies,
     transaction_ids,
     start_event_at,
@@ -481,4 +580,8 @@ select
     energy_as_labelled_kwh,
     first_frame_source_file,
     first_frame_record_no,
+    is_stop_before_start,
+    -- seconds the stop's stamp lies before the start's (the charger clock's step back)
+    case when is_stop_before_start then round(date_diff('millisecond', stop_event_at, start_event_at) / 1000.0, 3)
+        end as stop_before_start_s,
 from unit_checked
