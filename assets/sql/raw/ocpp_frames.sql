@@ -8,13 +8,15 @@
 -- come in), an answer goes the other way than its CALL. It has no CSMS receive time: it is
 -- estimated from the charger's own stamps in file order (the latest stamp so far; before
 -- the first one, that first one) and marked received_basis = 'file_order', so that no
--- clock estimate compares the charger's clock with itself.
+-- clock estimate compares the charger's clock with itself. Enveloped lines never reach
+-- that branch (a cheap first-character test keeps them on their own path).
 with jsonl as (
     select
         source_file,
         record_no,
         line,
         json_valid(line) as is_json,
+        starts_with(ltrim(line), '[') as looks_bare,
     from _ocpp_lines
     where not is_log
 ),
@@ -30,8 +32,25 @@ jsonl_fields as (
             json_extract_string(line, ['$.received_at', '$.charge_point_id', '$.direction', '$.ocpp_version'])
         end as fields,
         case when is_json then json_extract(line, '$.frame') end as frame_any,
-        case when is_json then json_type(line) = 'ARRAY' else false end as is_bare,
     from jsonl
+    where not (looks_bare and is_json)
+),
+
+jsonl_frames as (
+    select
+        * exclude (fields, frame_any),
+        fields[1] as received_at,
+        fields[2] as charge_point_id,
+        fields[3] as direction,
+        fields[4] as ocpp_version,
+        -- the frame may be the array itself or a string holding its JSON text
+        case json_type(frame_any)
+            when 'ARRAY' then frame_any::varchar
+            when 'VARCHAR' then frame_any ->> '$'
+            else frame_any::varchar
+        end as frame_text,
+        json_type(frame_any) = 'ARRAY' as frame_is_array,
+    from jsonl_fields
 ),
 
 bare as (
@@ -46,14 +65,17 @@ bare as (
             line -> 3 ->> 'timestamp', line -> 3 -> 'meterValue' -> 0 ->> 'timestamp'
         ) as timestamptz) end as stamp_at,
         string_split(source_file, '/') as path_parts,
-    from jsonl_fields
-    where is_bare
+    from jsonl
+    where looks_bare and is_json
 ),
 
-bare_timed as (
+bare_frames as (
     select
         b.source_file,
         b.record_no,
+        b.line,
+        true as is_json,
+        true as is_object,
         coalesce(
             max(b.stamp_at) over (partition by b.source_file order by b.record_no rows unbounded preceding),
             first_value(b.stamp_at ignore nulls) over (
@@ -68,32 +90,14 @@ bare_timed as (
             when c.action is not null then case when list_contains($charger_actions, c.action) then 'out' else 'in' end
             else 'out'
         end as direction,
+        null::varchar as ocpp_version,
+        'file_order' as received_basis,
+        b.line as frame_text,
+        true as frame_is_array,
     from bare as b
     left join bare as c
         on b.msg_type in (3, 4) and c.msg_type = 2 and c.source_file = b.source_file and c.msg_id = b.msg_id
     qualify row_number() over (partition by b.source_file, b.record_no order by c.record_no) = 1
-),
-
-jsonl_frames as (
-    select
-        f.* exclude (fields, frame_any, is_bare) replace (f.is_object or f.is_bare as is_object),
-        coalesce(bt.received_at, f.fields[1]) as received_at,
-        coalesce(bt.charge_point_id, f.fields[2]) as charge_point_id,
-        coalesce(bt.direction, f.fields[3]) as direction,
-        f.fields[4] as ocpp_version,
-        case when f.is_bare then 'file_order' end as received_basis,
-        -- the frame may be the array itself or a string holding its JSON text
-        case
-            when f.is_bare then f.line
-            else case json_type(f.frame_any)
-                when 'ARRAY' then f.frame_any::varchar
-                when 'VARCHAR' then f.frame_any ->> '$'
-                else f.frame_any::varchar
-            end
-        end as frame_text,
-        f.is_bare or json_type(f.frame_any) = 'ARRAY' as frame_is_array,
-    from jsonl_fields as f
-    left join bare_timed as bt on bt.source_file = f.source_file and bt.record_no = f.record_no
 ),
 
 logs as (
@@ -128,7 +132,9 @@ log_frames as (
 ),
 
 unioned as (
-    select *, null::varchar as received_tz, false as is_log from jsonl_frames
+    select *, null::varchar as received_tz, null::varchar as received_basis, false as is_log from jsonl_frames
+    union all by name
+    select *, null::varchar as received_tz, false as is_log from bare_frames
     union all by name
     select *, $log_tz as received_tz, true as is_log from log_frames
 ),
