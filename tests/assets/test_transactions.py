@@ -228,6 +228,25 @@ def test_unit_suspect_register(tmp_path, meter_start, values, unit, suspect, kwh
     assert tx["energy_kwh"] == pytest.approx(kwh)
 
 
+@pytest.mark.parametrize(("values", "suspect", "kwh"), [
+    # a per-transaction register from 0: kWh values sent as Wh fit 0..meterStop either way,
+    # but only x1000 do they run into meterStop (31.7 kWh cannot pass in the last minute)
+    (["10.500", "21.000", "31.700"], True, 31.726),
+    # Wh near the start of a long session: both readings leave the same step, the label stands
+    (["30.000"], False, 31.726),
+])
+def test_unit_of_a_register_stream_from_zero(tmp_path, values, suspect, kwh):
+    conn = run_ocpp(tmp_path, {"a.jsonl": [
+        *start16("2026-11-20T08:00:00Z", CP, "s1", 11, meter_start=0),
+        *[frame for i, v in enumerate(values)
+          for frame in meter16(f"2026-11-20T08:{20 * i + 19:02d}:00Z", CP, f"m{i}", 11, [energy(v)])],
+        *stop16("2026-11-20T09:00:00Z", CP, "e1", 11, meter_stop=31_726),
+    ]})
+    tx = only_tx(conn)
+    assert ("unit_suspect" in tx["anomalies"]) is suspect
+    assert tx["energy_kwh"] == pytest.approx(kwh)
+
+
 def test_unit_suspect_from_power(tmp_path):
     # meterStart/Stop in kWh although OCPP 1.6 says Wh: 11 "Wh" in an hour at 11 kW
     conn = run_ocpp(tmp_path, {"a.jsonl": [

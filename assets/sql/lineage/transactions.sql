@@ -320,25 +320,88 @@ register_ranges as (
     from register_bounds
 ),
 
-register_units as (
+register_fits as (
     select
         *,
-        case
-            when range_lo is null then 1
-            when value between range_lo - $unit_slack_kwh and coalesce(range_hi, 'infinity'::double) + $unit_slack_kwh
-                then 1
-            when value * 1000 between range_lo - $unit_slack_kwh and coalesce(range_hi, 'infinity'::double) + $unit_slack_kwh
-                then 1000
-            when value / 1000 between range_lo - $unit_slack_kwh and coalesce(range_hi, 'infinity'::double) + $unit_slack_kwh
-                then 0.001
-            else 1
-        end as unit_factor,
+        range_lo is not null
+            and value between range_lo - $unit_slack_kwh and coalesce(range_hi, 'infinity'::double) + $unit_slack_kwh
+            as fits_as_sent,
+        range_lo is not null
+            and value * 1000 between range_lo - $unit_slack_kwh and coalesce(range_hi, 'infinity'::double) + $unit_slack_kwh
+            as fits_x1000,
+        range_lo is not null
+            and value / 1000 between range_lo - $unit_slack_kwh and coalesce(range_hi, 'infinity'::double) + $unit_slack_kwh
+            as fits_div1000,
+        origin || ':' || coalesce(unit, '') as stream,
     from register_ranges
+),
+
+-- Where both readings fit the range (a per-transaction register from 0: kWh values sent as
+-- Wh still lie between 0 and meterStop), the samples of one stream (same message kind and
+-- unit label: one firmware encoder) are judged together against the readings around them in
+-- register order (meterStart, meterStop, the other streams' samples): the reading that
+-- leaves the smaller step into and out of the stream, by at least half, wins; else the label
+-- stands. Rare: a Wh stream fits x1000 only while all of it is below meterStop / 1000.
+stream_ends as (
+    select
+        charge_point_id, tx_key, stream,
+        min(sample_order) as first_order,
+        max(sample_order) as last_order,
+        arg_min(value, sample_order) as first_kwh,
+        arg_max(value, sample_order) as last_kwh,
+    from register_fits
+    group by all
+    having bool_and(fits_as_sent and fits_x1000)
+),
+
+stream_neighbours as (
+    select
+        g.*,
+        coalesce(
+            (select arg_max(o.value, o.sample_order) from register_fits as o
+             where o.charge_point_id = g.charge_point_id and o.tx_key = g.tx_key and o.stream <> g.stream
+                and o.sample_order < g.first_order),
+            t.meter_start_kwh
+        ) as before_kwh,
+        coalesce(
+            (select arg_min(o.value, o.sample_order) from register_fits as o
+             where o.charge_point_id = g.charge_point_id and o.tx_key = g.tx_key and o.stream <> g.stream
+                and o.sample_order > g.last_order),
+            t.meter_stop_kwh
+        ) as after_kwh,
+    from stream_ends as g
+    left join tx as t on t.charge_point_id = g.charge_point_id and t.tx_key = g.tx_key
+),
+
+stream_units as (
+    select
+        charge_point_id, tx_key, stream,
+        case
+            when coalesce(abs(first_kwh * 1000 - before_kwh), 0) + coalesce(abs(after_kwh - last_kwh * 1000), 0)
+                < (coalesce(abs(first_kwh - before_kwh), 0) + coalesce(abs(after_kwh - last_kwh), 0)) / 2
+                then 1000
+            else 1
+        end as stream_factor,
+    from stream_neighbours
+),
+
+register_units as (
+    select
+        f.*,
+        coalesce(u.stream_factor, case
+            when f.fits_as_sent then 1
+            when f.fits_x1000 then 1000
+            when f.fits_div1000 then 0.001
+            else 1
+        end) as unit_factor,
+    from register_fits as f
+    left join stream_units as u on u.charge_point_id = f.charge_point_id and u.tx_key = f.tx_key and u.stream = f.stream
 ),
 
 register_samples as (
     select
-        * exclude (unit_factor, range_lo, range_hi) replace (value * unit_factor as value),
+        * exclude (unit_factor, range_lo, range_hi, fits_as_sent, fits_x1000, fits_div1000, stream)
+            replace (value * unit_factor as value),
         unit_factor <> 1 as is_unit_fixed,
     from register_units
 ),
