@@ -23,7 +23,10 @@ with events as (
             partition by e.charge_point_id order by e.received_at, e.source_file, e.record_no
         ) as charger_order,
     from staging.ocpp_transaction_events as e
-    left join staging.ocpp_frames as f on f.source_file = e.source_file and f.record_no = e.record_no
+    -- only the rare frames without a CSMS receive time (bare captures) are looked up
+    left join (
+        select source_file, record_no, received_at_basis from staging.ocpp_frames where received_at_basis <> 'csms'
+    ) as f on f.source_file = e.source_file and f.record_no = e.record_no
     where not e.is_retransmit
 ),
 
@@ -270,23 +273,32 @@ register_candidates as (
 -- majority (within 100x of their median; at least two of them, or nothing is judged).
 -- The number of decimals says nothing: meters send fractional Wh ("70.14" Wh). Where both
 -- readings fit (a per-transaction register starting at 0 fits anything), the label stands.
-register_medians as (
+register_anchored as (
     select
         c.*,
-        t.meter_start_kwh,
-        t.meter_stop_kwh,
-        median(c.value) over (partition by c.charge_point_id, c.tx_key) as median_kwh,
+        case when t.meter_start_kwh >= 0 and (t.meter_stop_kwh is null or t.meter_stop_kwh >= t.meter_start_kwh)
+            then t.meter_start_kwh end as anchor_lo,
+        case when t.meter_stop_kwh >= 0 and (t.meter_start_kwh is null or t.meter_stop_kwh >= t.meter_start_kwh)
+            then t.meter_stop_kwh end as anchor_hi,
     from register_candidates as c
     left join tx as t on c.charge_point_id = t.charge_point_id and c.tx_key = t.tx_key
 ),
 
-register_bounds as (
+-- Without meterStart/meterStop (the rarer case, so the windows run only there).
+register_majority as (
     select
         *,
-        case when meter_start_kwh >= 0 and (meter_stop_kwh is null or meter_stop_kwh >= meter_start_kwh)
-            then meter_start_kwh end as anchor_lo,
-        case when meter_stop_kwh >= 0 and (meter_start_kwh is null or meter_stop_kwh >= meter_start_kwh)
-            then meter_stop_kwh end as anchor_hi,
+        median_kwh <= 0 or value between median_kwh / 100 and median_kwh * 100 as is_majority,
+    from (
+        select *, median(value) over (partition by charge_point_id, tx_key) as median_kwh,
+        from register_anchored
+        where anchor_lo is null and anchor_hi is null
+    )
+),
+
+register_unanchored as (
+    select
+        *,
         max(value) filter (where is_majority) over (
             partition by charge_point_id, tx_key order by sample_order
             rows between unbounded preceding and 1 preceding
@@ -297,27 +309,22 @@ register_bounds as (
         ) as after_kwh,
         count(*) filter (where is_majority) over (partition by charge_point_id, tx_key)
             - case when is_majority then 1 else 0 end as n_majority_others,
-    from (
-        select
-            *,
-            median_kwh <= 0 or value between median_kwh / 100 and median_kwh * 100 as is_majority,
-        from register_medians
-    )
+    from register_majority
 ),
 
 register_ranges as (
     select
-        * exclude (meter_start_kwh, meter_stop_kwh, median_kwh, is_majority, anchor_lo, anchor_hi,
-                   before_kwh, after_kwh, n_majority_others),
-        case
-            when anchor_lo is not null or anchor_hi is not null then coalesce(anchor_lo, 0)
-            when n_majority_others >= 2 then coalesce(before_kwh, 0)
-        end as range_lo,
-        case
-            when anchor_lo is not null or anchor_hi is not null then anchor_hi
-            when n_majority_others >= 2 then after_kwh
-        end as range_hi,
-    from register_bounds
+        * exclude (anchor_lo, anchor_hi),
+        coalesce(anchor_lo, 0) as range_lo,
+        anchor_hi as range_hi,
+    from register_anchored
+    where anchor_lo is not null or anchor_hi is not null
+    union all by name
+    select
+        * exclude (anchor_lo, anchor_hi, median_kwh, is_majority, before_kwh, after_kwh, n_majority_others),
+        case when n_majority_others >= 2 then coalesce(before_kwh, 0) end as range_lo,
+        case when n_majority_others >= 2 then after_kwh end as range_hi,
+    from register_unanchored
 ),
 
 register_fits as (
