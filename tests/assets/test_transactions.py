@@ -247,6 +247,25 @@ def test_unit_of_a_register_stream_from_zero(tmp_path, values, suspect, kwh):
     assert tx["energy_kwh"] == pytest.approx(kwh)
 
 
+@pytest.mark.parametrize(("meter", "values", "unit", "suspect", "kwh"), [
+    # per-transaction meterStart/meterStop beside a lifetime Wh register: another convention,
+    # not another unit (1/1000 of those samples would fit 0..10 kWh, and is not taken)
+    ((0, 10_000), ["1520000", "1525000"], "Wh", False, 10.0),
+    # Wh values under a kWh label, 1000x above meterStop: the one way /1000 is taken
+    ((1000, 9000), ["5000", "7000"], "kWh", True, 8.0),
+])
+def test_unit_fix_only_for_the_known_mix_ups(tmp_path, meter, values, unit, suspect, kwh):
+    conn = run_ocpp(tmp_path, {"a.jsonl": [
+        *start16("2026-11-20T08:00:00Z", CP, "s1", 11, meter_start=meter[0]),
+        *meter16("2026-11-20T08:20:00Z", CP, "m0", 11, [energy(values[0], unit)]),
+        *meter16("2026-11-20T08:40:00Z", CP, "m1", 11, [energy(values[1], unit)]),
+        *stop16("2026-11-20T09:00:00Z", CP, "e1", 11, meter_stop=meter[1]),
+    ]})
+    tx = only_tx(conn)
+    assert ("unit_suspect" in tx["anomalies"]) is suspect
+    assert tx["energy_kwh"] == pytest.approx(kwh)
+
+
 def test_unit_suspect_from_power(tmp_path):
     # meterStart/Stop in kWh although OCPP 1.6 says Wh: 11 "Wh" in an hour at 11 kW
     conn = run_ocpp(tmp_path, {"a.jsonl": [

@@ -333,10 +333,13 @@ register_fits as (
         range_lo is not null
             and value between range_lo - $unit_slack_kwh and coalesce(range_hi, 'infinity'::double) + $unit_slack_kwh
             as fits_as_sent,
-        range_lo is not null
+        -- Only the known mix-ups: kWh sent under a Wh label (or none: the spec's Wh), and Wh
+        -- under a kWh label. A Wh register far above meterStop is a lifetime register beside
+        -- per-transaction meterStart/meterStop, another convention, not another unit.
+        range_lo is not null and lower(coalesce(unit, 'Wh')) = 'wh'
             and value * 1000 between range_lo - $unit_slack_kwh and coalesce(range_hi, 'infinity'::double) + $unit_slack_kwh
             as fits_x1000,
-        range_lo is not null
+        range_lo is not null and lower(unit) = 'kwh'
             and value / 1000 between range_lo - $unit_slack_kwh and coalesce(range_hi, 'infinity'::double) + $unit_slack_kwh
             as fits_div1000,
         origin || ':' || coalesce(unit, '') as stream,
