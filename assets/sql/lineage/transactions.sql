@@ -87,6 +87,8 @@ inferred_16 as (
             select 1 from assigned_16 as a
             where a.charge_point_id = p.charge_point_id and a.transaction_id = p.transaction_id
         )
+        -- a start re-sent after a reconnect may have got its id on another copy
+        and not exists (select 1 from assigned_16 as a where a.charge_point_id = s.charge_point_id and a.tx_key = s.tx_key)
         and not exists (
             select 1 from starts_16 as n
             where n.charge_point_id = s.charge_point_id and n.connector_id = s.connector_id
@@ -272,7 +274,8 @@ register_candidates as (
 -- rises from start to stop), else the samples before and after it among the transaction's
 -- majority (within 100x of their median; at least two of them, or nothing is judged).
 -- The number of decimals says nothing: meters send fractional Wh ("70.14" Wh). Where both
--- readings fit (a per-transaction register starting at 0 fits anything), the label stands.
+-- readings fit (a per-transaction register starting at 0 fits nearly anything), the stream
+-- rule below (stream_ends) decides, else the label stands.
 register_anchored as (
     select
         c.*,
