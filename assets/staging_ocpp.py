@@ -32,6 +32,9 @@ def ocpp_params(options: dict) -> dict:
         "offline_queue_s": float(ocpp.get("offline_queue_s", 600)),
         # above the most powerful chargers on the market (HPC 400-600 kW), 2026-11
         "max_plausible_kw": float(ocpp.get("max_plausible_kw", 1000)),
+        # a register sample may sit this far outside meterStart..meterStop and still be in
+        # their unit (defaults.toml [ocpp] unit_slack_kwh)
+        "unit_slack_kwh": float(ocpp.get("unit_slack_kwh", 0.01)),
         **token_hash_params(token_hash_key(options)),
     }
 

@@ -14,6 +14,7 @@ import pyarrow as pa
 from pipeline.ingest.files import DataFile, discover, iter_lines
 from pipeline.ingest.formats import LogPattern, log_pattern
 from pipeline.ingest.sources import RAW_TABLES, SOURCE_TABLES, Reject, load_file, to_arrow
+from pipeline.models.ocpp import CHARGER_INITIATED_ACTIONS
 from pipeline.sql import execute, load_sql
 
 META_DDL = """
@@ -50,6 +51,8 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"alter table raw.backend_sessions add column if not exists {col} varchar")
     # raw.locations.envelope_at was added after the first release
     conn.execute("alter table raw.locations add column if not exists envelope_at varchar")
+    # Added later: 'file_order' marks a bare frame whose receive time is estimated.
+    conn.execute("alter table raw.ocpp_frames add column if not exists received_basis varchar")
 
 
 @dataclass
@@ -287,11 +290,12 @@ def ingest_ocpp_batch(
     try:
         # only files seen before have rows to replace: new files skip the deletes
         _forget(conn, [f for f, _, _, known in batch if known])
-        execute(conn, "create or replace temp table _ocpp_parsed as\n" + load_sql("assets/sql/raw/ocpp_frames.sql"))
+        execute(conn, "create or replace temp table _ocpp_parsed as\n" + load_sql("assets/sql/raw/ocpp_frames.sql"),
+                {"charger_actions": list(CHARGER_INITIATED_ACTIONS)})
         conn.execute("""
             insert into raw.ocpp_frames by name
             select source_file, record_no, received_at, received_tz, charge_point_id, direction,
-                   ocpp_version, frame, $now as ingested_at
+                   ocpp_version, received_basis, frame, $now as ingested_at
             from _ocpp_parsed where len(reasons) = 0
         """, {"now": now})
         conn.execute("""

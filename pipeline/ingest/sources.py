@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from pipeline.ingest.files import SOURCE_PATTERNS, DataFile, iter_lines
 from pipeline.ingest.formats import source_settings
+from pipeline.models.ocpp import CHARGER_INITIATED_ACTIONS
 
 
 @dataclass
@@ -475,7 +476,8 @@ def load_ocpp(f: DataFile, data: bytes, opts: dict) -> Loaded:
         out.skipped = conn.execute("select count(*) from _ocpp_log_fields where not is_frame").fetchall()[0][0]
         parsed = conn.execute("select record_no, received_at, received_tz, charge_point_id, direction, "
                               "ocpp_version, frame::varchar, line, reasons from ("
-                              + load_sql("assets/sql/raw/ocpp_frames.sql") + ") order by record_no").fetchall()
+                              + load_sql("assets/sql/raw/ocpp_frames.sql") + ") order by record_no",
+                              {"charger_actions": list(CHARGER_INITIATED_ACTIONS)}).fetchall()
     finally:
         conn.close()
     for no, at, tz, cp, direction, version, frame, line, reasons in parsed:

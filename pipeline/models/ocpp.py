@@ -59,6 +59,20 @@ class Version:
 V201_ONLY_ACTIONS: tuple[str, ...] = tuple(sorted({a.value for a in Action201} - {a.value for a in Action16}))
 V16_ONLY_ACTIONS: tuple[str, ...] = tuple(sorted({a.value for a in Action16} - {a.value for a in Action201}))
 
+# Actions only a charging station sends (1.6 §4 "Operations initiated by Charge Point",
+# 2.0.1 the station-initiated messages; DataTransfer goes both ways, mostly from the
+# station). A bare frame log (no envelope) has no direction: a CALL of these came in.
+CHARGER_INITIATED_ACTIONS: tuple[str, ...] = (
+    "Authorize", "BootNotification", "ClearedChargingLimit", "DataTransfer",
+    "DiagnosticsStatusNotification", "FirmwareStatusNotification", "Get15118EVCertificate",
+    "GetCertificateStatus", "Heartbeat", "LogStatusNotification", "MeterValues",
+    "NotifyChargingLimit", "NotifyCustomerInformation", "NotifyDisplayMessages",
+    "NotifyEVChargingNeeds", "NotifyEVChargingSchedule", "NotifyEvent", "NotifyMonitoringReport",
+    "NotifyReport", "PublishFirmwareStatusNotification", "ReportChargingProfiles",
+    "ReservationStatusUpdate", "SecurityEventNotification", "SignCertificate",
+    "StartTransaction", "StatusNotification", "StopTransaction", "TransactionEvent",
+)
+
 # The register every energy figure is taken from; also the spec default when a sampled
 # value names no measurand (1.6 §7.31, 2.0.1 SampledValueType).
 ENERGY_REGISTER = Measurand.energy_active_import_register.value

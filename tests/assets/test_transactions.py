@@ -196,20 +196,74 @@ def test_per_transaction_register_convention(tmp_path):
     assert only_tx(conn)["energy_kwh"] == pytest.approx(7.4)
 
 
-@pytest.mark.parametrize(("meter_start", "values", "suspect"), [
-    (1520, ["1520.123", "1530.456"], True),  # a kWh register labelled Wh: sub-Wh digits
-    (1520000, ["1520123", "1530456"], False),
+# 2026-12: a Wh value with three or more decimals used to be taken for kWh (x1000). Real
+# meters send fractional Wh ("70.14" Wh, Grizzl-E): the unit is now judged by whether the
+# value fits the transaction's other readings, and the first case below flipped from
+# suspect to not suspect.
+@pytest.mark.parametrize(("meter_start", "values", "unit", "suspect", "kwh"), [
+    # fractional Wh in line with meterStart in Wh: 10.456 Wh, not a kWh register
+    (1520, ["1520.123", "1530.456"], "Wh", False, 0.010456),
+    (1_520_000, ["1520123", "1530456"], "Wh", False, 10.456),
+    # labelled Wh but 1000x below meterStart (Wh): kWh values; x1000 they continue it
+    (1_520_000, ["1520.123", "1530.456"], "Wh", True, 10.456),
+    # the same numbers labelled kWh: the label is right and trusted
+    (1_520_000, ["1520.123", "1530.456"], "kWh", False, 10.456),
+    # no unit sent (the spec's Wh) and 1000x below meterStart
+    (1_520_000, ["1520.123", "1530.456"], None, True, 10.456),
+    # no meterStart/meterStop: the middle sample is 1000x off the two around it
+    (-1, ["1520123", "1525.000", "1530456"], "Wh", True, 10.333),
+    # and with them all in line nothing is rescaled, whatever their decimals
+    (-1, ["1520.123", "1525.000", "1530.456"], "Wh", False, 0.010333),
 ])
-def test_unit_suspect_register(tmp_path, meter_start, values, suspect):
+def test_unit_suspect_register(tmp_path, meter_start, values, unit, suspect, kwh):
+    minutes = [1, 30, 59][: len(values)] if len(values) == 3 else [1, 59]
     conn = run_ocpp(tmp_path, {"a.jsonl": [
         *start16("2026-11-20T08:00:00Z", CP, "s1", 11, meter_start=meter_start),
-        *meter16("2026-11-20T08:01:00Z", CP, "m1", 11, [energy(values[0])]),
-        *meter16("2026-11-20T08:59:00Z", CP, "m2", 11, [energy(values[1])]),
+        *[frame for i, (m, v) in enumerate(zip(minutes, values, strict=True))
+          for frame in meter16(f"2026-11-20T08:{m:02d}:00Z", CP, f"m{i}", 11, [energy(v, unit)])],
         *stop16("2026-11-20T09:00:00Z", CP, "e1", 11, meter_stop=-1),
     ]})
     tx = only_tx(conn)
     assert ("unit_suspect" in tx["anomalies"]) is suspect
-    assert tx["energy_kwh"] == pytest.approx(10.456 if not suspect else 10.333)
+    assert tx["energy_kwh"] == pytest.approx(kwh)
+
+
+@pytest.mark.parametrize(("values", "suspect", "kwh"), [
+    # a per-transaction register from 0: kWh values sent as Wh fit 0..meterStop either way,
+    # but only x1000 do they run into meterStop (31.7 kWh cannot pass in the last minute)
+    (["10.500", "21.000", "31.700"], True, 31.726),
+    # Wh near the start of a long session: both readings leave the same step, the label stands
+    (["30.000"], False, 31.726),
+])
+def test_unit_of_a_register_stream_from_zero(tmp_path, values, suspect, kwh):
+    conn = run_ocpp(tmp_path, {"a.jsonl": [
+        *start16("2026-11-20T08:00:00Z", CP, "s1", 11, meter_start=0),
+        *[frame for i, v in enumerate(values)
+          for frame in meter16(f"2026-11-20T08:{20 * i + 19:02d}:00Z", CP, f"m{i}", 11, [energy(v)])],
+        *stop16("2026-11-20T09:00:00Z", CP, "e1", 11, meter_stop=31_726),
+    ]})
+    tx = only_tx(conn)
+    assert ("unit_suspect" in tx["anomalies"]) is suspect
+    assert tx["energy_kwh"] == pytest.approx(kwh)
+
+
+@pytest.mark.parametrize(("meter", "values", "unit", "suspect", "kwh"), [
+    # per-transaction meterStart/meterStop beside a lifetime Wh register: another convention,
+    # not another unit (1/1000 of those samples would fit 0..10 kWh, and is not taken)
+    ((0, 10_000), ["1520000", "1525000"], "Wh", False, 10.0),
+    # Wh values under a kWh label, 1000x above meterStop: the one way /1000 is taken
+    ((1000, 9000), ["5000", "7000"], "kWh", True, 8.0),
+])
+def test_unit_fix_only_for_the_known_mix_ups(tmp_path, meter, values, unit, suspect, kwh):
+    conn = run_ocpp(tmp_path, {"a.jsonl": [
+        *start16("2026-11-20T08:00:00Z", CP, "s1", 11, meter_start=meter[0]),
+        *meter16("2026-11-20T08:20:00Z", CP, "m0", 11, [energy(values[0], unit)]),
+        *meter16("2026-11-20T08:40:00Z", CP, "m1", 11, [energy(values[1], unit)]),
+        *stop16("2026-11-20T09:00:00Z", CP, "e1", 11, meter_stop=meter[1]),
+    ]})
+    tx = only_tx(conn)
+    assert ("unit_suspect" in tx["anomalies"]) is suspect
+    assert tx["energy_kwh"] == pytest.approx(kwh)
 
 
 def test_unit_suspect_from_power(tmp_path):

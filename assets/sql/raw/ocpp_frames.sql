@@ -3,12 +3,21 @@
 -- Returns every record with either its envelope fields or the reasons it cannot be read;
 -- the loader splits the two.
 -- Each JSON line is parsed as few times as possible: this runs on every frame of the night.
+-- A .jsonl line that is a bare OCPP-J array (a capture without envelope, one frame per
+-- line) is a frame too: its charger is the folder holding the file (the file's name when it
+-- lies directly in ocpp/), a CALL's direction follows from its action ($charger_actions
+-- come in), an answer goes the other way than its CALL. It has no CSMS receive time: it is
+-- estimated from the charger's own stamps in file order (the latest stamp so far; before
+-- the first one, that first one) and marked received_basis = 'file_order', so that no
+-- clock estimate compares the charger's clock with itself. Enveloped lines never reach
+-- that branch (a cheap first-character test keeps them on their own path).
 with jsonl as (
     select
         source_file,
         record_no,
         line,
         json_valid(line) as is_json,
+        starts_with(ltrim(line), '[') as looks_bare,
     from _ocpp_lines
     where not is_log
 ),
@@ -25,6 +34,7 @@ jsonl_fields as (
         end as fields,
         case when is_json then json_extract(line, '$.frame') end as frame_any,
     from jsonl
+    where not (looks_bare and is_json)
 ),
 
 jsonl_frames as (
@@ -44,6 +54,53 @@ jsonl_frames as (
     from jsonl_fields
 ),
 
+bare as (
+    select
+        source_file,
+        record_no,
+        line,
+        try_cast(line ->> 0 as integer) as msg_type,
+        line ->> 1 as msg_id,
+        case when try_cast(line ->> 0 as integer) = 2 then line ->> 2 end as action,
+        case when try_cast(line ->> 0 as integer) = 2 then try_cast(coalesce(
+            line -> 3 ->> 'timestamp', line -> 3 -> 'meterValue' -> 0 ->> 'timestamp'
+        ) as timestamptz) end as stamp_at,
+        string_split(source_file, '/') as path_parts,
+    from jsonl
+    where looks_bare and is_json
+),
+
+bare_frames as (
+    select
+        b.source_file,
+        b.record_no,
+        b.line,
+        true as is_json,
+        true as is_object,
+        coalesce(
+            max(b.stamp_at) over (partition by b.source_file order by b.record_no rows unbounded preceding),
+            first_value(b.stamp_at ignore nulls) over (
+                partition by b.source_file order by b.record_no rows between current row and unbounded following)
+        )::varchar as received_at,
+        case
+            when len(b.path_parts) >= 3 then b.path_parts[-2]
+            else regexp_replace(b.path_parts[-1], '(\.[^.]*)?(\.gz)?$', '')
+        end as charge_point_id,
+        case
+            when b.msg_type = 2 then case when list_contains($charger_actions, b.action) then 'in' else 'out' end
+            when c.action is not null then case when list_contains($charger_actions, c.action) then 'out' else 'in' end
+            else 'out'
+        end as direction,
+        null::varchar as ocpp_version,
+        'file_order' as received_basis,
+        b.line as frame_text,
+        true as frame_is_array,
+    from bare as b
+    left join bare as c
+        on b.msg_type in (3, 4) and c.msg_type = 2 and c.source_file = b.source_file and c.msg_id = b.msg_id
+    qualify row_number() over (partition by b.source_file, b.record_no order by c.record_no) = 1
+),
+
 log_frames as (
     -- text-log lines a line pattern read as frames (raw/ocpp_log_lines.sql)
     select
@@ -58,13 +115,16 @@ log_frames as (
         direction,
         ocpp_version,
         frame_text,
+        null::varchar as received_basis,
         false as frame_is_array,
     from _ocpp_log_fields
     where is_frame
 ),
 
 unioned as (
-    select *, null::varchar as received_tz, false as is_log from jsonl_frames
+    select *, null::varchar as received_tz, null::varchar as received_basis, false as is_log from jsonl_frames
+    union all by name
+    select *, null::varchar as received_tz, false as is_log from bare_frames
     union all by name
     select *, true as is_log from log_frames
 ),
@@ -89,6 +149,7 @@ select
     charge_point_id,
     direction,
     ocpp_version,
+    received_basis,
     case when frame_ok then frame_text::json end as frame,
     line,
     list_filter([

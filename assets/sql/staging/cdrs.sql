@@ -136,6 +136,9 @@ select
     r.evse_uid,
     r.evse_id,
     r.connector_id,
+    -- CdrLocation coordinates (2.1.1 and 2.2.1 send them as strings)
+    r.latitude,
+    r.longitude,
     r.currency,
     r.tariff_ids::varchar[] as tariff_ids,
     r.total_cost_excl_vat,
@@ -166,6 +169,10 @@ select
     list_filter([
         case when r.ocpi_version = '2.1.1' then 'ocpi 2.1.1: total_cost has no VAT split, taken as excl. VAT' end,
         case when r.last_updated_at < r.end_at then 'last_updated before end_date_time' end,
+        case when list_bool_or(list_transform([r.start_raw, r.end_raw, r.last_updated_raw], lambda t:
+                try_cast(t as timestamptz) is not null
+                and not regexp_matches(trim(t), '\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*([zZ]|[+-]\d{2}(:?\d{2})?)$')))
+            then 'times without a time zone, read as UTC' end,
         case when r.ocpi_version <> '2.1.1' and r.cdr_token is not null
                 and ((r.cdr_token ->> 'country_code') is null or (r.cdr_token ->> 'party_id') is null)
             then 'cdr_token: country_code/party_id missing' end,

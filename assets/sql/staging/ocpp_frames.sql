@@ -11,6 +11,7 @@ with source as (
         record_no,
         trim(received_at) as received_at_raw,
         received_tz,
+        coalesce(received_basis, 'csms') as received_at_basis,
         nullif(trim(charge_point_id), '') as charge_point_id,
         lower(trim(direction)) as direction,
         lower(trim(ocpp_version)) as ocpp_version_raw,
@@ -131,6 +132,9 @@ retransmits as (
 select
     r.charge_point_id,
     r.received_at,
+    -- 'csms': the CSMS's receive clock; 'file_order': a bare frame's time estimated from
+    -- the charger's stamps in file order (raw/ocpp_frames.sql), not a clock of its own
+    r.received_at_basis,
     r.direction,
     r.msg_type,
     r.msg_id,
