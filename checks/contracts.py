@@ -6,7 +6,7 @@ moves failing rows to ``quarantine.rejects``; typing (does the text parse at all
 the staging SQL. Models are not Dagster definitions, so this module defines no checks.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 import pandera.polars as pa
@@ -24,9 +24,11 @@ from pipeline.models.ocpi import (
 )
 
 # Before 2000 no charging data of ours exists: such a time is an epoch default (1970) or
-# a dead RTC. Later than a year past the run is a typo or an unset far-future sentinel.
+# a dead RTC. From 2090 on it is an unset far-future sentinel (2099-12-31, 9999-12-31) or a
+# typo. Neither bound moves with the run's clock: replayed and test data of any year (2035
+# as well as 2019) must stage like today's.
 PLAUSIBLE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
-PLAUSIBLE_HORIZON = timedelta(days=366)
+PLAUSIBLE_UNTIL = datetime(2090, 1, 1, tzinfo=UTC)
 
 UtcTime = Annotated[pl.Datetime, "us", "UTC"]
 StrList = Annotated[pl.List, pl.String]
@@ -34,8 +36,7 @@ StrList = Annotated[pl.List, pl.String]
 
 def _plausible(cls, data) -> pl.LazyFrame:
     col = pl.col(data.key)
-    latest = datetime.now(UTC) + PLAUSIBLE_HORIZON
-    return data.lazyframe.select(col.is_null() | ((col >= PLAUSIBLE_FROM) & (col <= latest)))
+    return data.lazyframe.select(col.is_null() | ((col >= PLAUSIBLE_FROM) & (col < PLAUSIBLE_UNTIL)))
 
 
 def _not_before(later: str, earlier: str):

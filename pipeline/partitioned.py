@@ -4,9 +4,9 @@ Belongs here: the bookkeeping of the nightly operation, independent of any one l
 
 - ``replace_partitions``: wraps an asset's existing whole-table builder so that only the
   rows of the run's days change; every other day keeps the rows it had. Rows without a
-  day (charger-level findings, clocks before the partitions start) are derived from all
-  data and always replaced. Each step is a transaction, and the rows of the other days
-  wait in a stash table that survives a crash, so a killed run resumes to the same state.
+  day (charger-level findings) are derived from all data and always replaced. Each step
+  is a transaction, and the rows of the other days wait in a stash table that survives a
+  crash, so a killed run resumes to the same state.
 - ``refresh_file_days``: which UTC days (by session start) each ingested file version
   touches, in ``meta.file_days``; the days of new, changed or removed versions are queued
   in ``meta.pending_days`` until a run has reconciled them (``mark_reconciled``).
@@ -20,11 +20,9 @@ from datetime import UTC, date, datetime
 
 import duckdb
 
-from pipeline.partitions import partitions_start
-
-# Queued when changed records fall before the partitions start: only a run without
-# partitions (whole tables) reconciles them.
-GLOBAL_DAY = date(1, 1, 1)
+# Queued by chargeline before the partitions became dynamic, for changes before a fixed
+# first day: "rebuild every day". ``ensure_meta`` turns it into the days it stood for.
+LEGACY_GLOBAL_DAY = date(1, 1, 1)
 
 META_DDL = (
     "create table if not exists meta.file_days (source_file varchar, content_hash varchar, day date)",
@@ -61,6 +59,14 @@ _EVERY_DAY = ("staging.sites", "staging.evses", "staging.tokens")
 def ensure_meta(conn: duckdb.DuckDBPyConnection) -> None:
     for ddl in META_DDL:
         conn.execute(ddl).fetchall()
+    # a warehouse from before dynamic partitions may still queue "every day"
+    conn.execute("""
+        insert into meta.pending_days
+        select distinct d.day, q.since_at from meta.file_days as d, meta.pending_days as q
+        where q.day = $legacy and d.day is not null
+        on conflict (day) do update set since_at = excluded.since_at
+    """, {"legacy": LEGACY_GLOBAL_DAY}).fetchall()
+    conn.execute("delete from meta.pending_days where day = $legacy", {"legacy": LEGACY_GLOBAL_DAY}).fetchall()
 
 
 def _exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -78,8 +84,8 @@ def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 
 def _in_partitions(day_sql: str) -> str:
-    """True when a row's day is a partition; rows outside (null, before the start) are global."""
-    return f"coalesce(({day_sql}) >= $start, false)"
+    """True when a row has a day (every day is a partition); dayless rows are global."""
+    return f"(({day_sql}) is not null)"
 
 
 # --- writing by day -------------------------------------------------------------------
@@ -118,7 +124,6 @@ def replace_partitions(
         return
     day_sql = day_sql or DAY_OF[table]
     stash = "meta.stash__" + table.replace(".", "__")
-    params = {"start": partitions_start()}
     conn.execute("begin transaction")
     try:
         leftover = [r[0] for r in conn.execute(
@@ -127,7 +132,7 @@ def replace_partitions(
             if _exists(conn, table):
                 conn.execute(f"create or replace table {stash} as select t.* from {table} as t "
                              f"where {_in_partitions(day_sql)} and not list_contains($days::date[], {day_sql})",
-                             {**params, "days": list(days)}).fetchall()
+                             {"days": list(days)}).fetchall()
             conn.execute("insert into meta.partition_stash select $t, $s, unnest($days::date[])",
                          {"t": table, "s": stash, "days": list(days)}).fetchall()
         conn.execute("commit")
@@ -142,12 +147,12 @@ def replace_partitions(
     try:
         if _exists(conn, stash) and _columns(conn, stash) == _columns(conn, table):
             conn.execute(f"delete from {table} as t where {_in_partitions(day_sql)} and not list_contains($days::date[], {day_sql})",
-                         {**params, "days": rewrite}).fetchall()
+                         {"days": rewrite}).fetchall()
             conn.execute(f"insert into {table} select t.* from {stash} as t where not list_contains($days::date[], {day_sql})",
                          {"days": rewrite}).fetchall()
         elif not _exists(conn, stash):  # the table did not exist before: only the run's days
             conn.execute(f"delete from {table} as t where {_in_partitions(day_sql)} and not list_contains($days::date[], {day_sql})",
-                         {**params, "days": rewrite}).fetchall()
+                         {"days": rewrite}).fetchall()
         conn.execute(f"drop table if exists {stash}")
         conn.execute("delete from meta.partition_stash where table_name = $t", {"t": table}).fetchall()
         conn.execute("commit")
@@ -185,7 +190,7 @@ def refresh_file_days(conn: duckdb.DuckDBPyConnection, now: datetime | None = No
     A file version is ``(source_file, content_hash)`` of ``meta.files``. The days of a new
     version, and the days of a version that was replaced or removed, are pending until
     reconciled: a corrected file re-opens the days its old rows were on as well as its new
-    ones. Days outside the partitions are recorded but never queued. Runs after staging.
+    ones. Every day is a partition, whatever its year. Runs after staging.
     """
     ensure_meta(conn)
     now = now or datetime.now(UTC)
@@ -220,9 +225,9 @@ def refresh_file_days(conn: duckdb.DuckDBPyConnection, now: datetime | None = No
                      "from _new_file_days").fetchall()
         conn.execute("""
             insert into meta.pending_days
-            select distinct case when day >= $start then day else $global end, $now::timestamptz from _touched
+            select distinct day, $now::timestamptz from _touched
             on conflict (day) do update set since_at = excluded.since_at
-        """, {"now": now, "start": partitions_start(), "global": GLOBAL_DAY}).fetchall()
+        """, {"now": now}).fetchall()
         touched = [r[0] for r in conn.execute("select day from _touched order by day").fetchall()]
         conn.execute("commit")
     except BaseException:

@@ -2,10 +2,13 @@
 
 A night is two kinds of run. The *ingest* run materializes every asset that is not
 downstream of a partitioned one (raw, staging, ``meta_file_days``): it loads new and
-changed files and queues the days they touch. Then one *reconcile* run per contiguous
-range of queued (or requested) days materializes the partitioned assets for that range
-and everything downstream of them. Changes before the partitions start queue
-``GLOBAL_DAY``; they are reconciled by one run without partitions (whole tables).
+changed files and queues the days they touch, whatever their year. Then one *reconcile*
+run per contiguous range of queued (or requested) days materializes the partitioned
+assets for that range and everything downstream of them.
+
+A night never stops on data: integrity checks report (a check result and a row in
+``meta.integrity_results``) and never block, and a reconcile run that fails leaves its
+days queued while the other ranges still run.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ import dagster as dg
 
 from pipeline.config import Settings
 from pipeline.definitions import ALL_ASSETS, ALL_CHECKS
-from pipeline.partitioned import GLOBAL_DAY, pending_days
-from pipeline.partitions import clamp, contiguous, day_range, range_tags
+from pipeline.partitioned import pending_days
+from pipeline.partitions import contiguous, day_range, range_tags, register_days
 from pipeline.resources import make_resources
 from pipeline.schedules import split_assets
 from pipeline.warehouse import connect
@@ -38,6 +41,15 @@ class NightlyResult:
     @property
     def success(self) -> bool:
         return all(r.success for _, r in self.runs)
+
+    @property
+    def failed_runs(self) -> list[str]:
+        """Names of the runs with a failed step (``ingest`` or ``first..last``)."""
+        return [name for name, r in self.runs if not r.success]
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [r.run_id for _, r in self.runs]
 
     @property
     def all_events(self) -> list:
@@ -72,8 +84,9 @@ def run_pipeline(
     """Ingest what is new, then reconcile the queued days and ``days`` (first, last).
 
     The console log defaults to warnings: the CLI prints its own summary, and Dagster's
-    per-step chatter would bury it. Failures still print their stack traces. A failed run
-    stops the night; what it did not finish stays queued for the next one.
+    per-step chatter would bury it. Failures still print their stack traces. A failed
+    ingest run ends the night (nothing current to reconcile from); a failed reconcile run
+    keeps its days queued for the next night and the other ranges still run.
     """
     instance = instance or dg.DagsterInstance.ephemeral()
     ingest_keys, reconcile_keys = asset_split()
@@ -85,15 +98,10 @@ def run_pipeline(
     with connect(settings.warehouse, read_only=True) as conn:
         queued = [d for d, _ in pending_days(conn)]
     requested = day_range(*days) if days else []
-    wanted = clamp([*queued, *requested])
+    wanted = sorted({*queued, *requested})
     out.days = wanted
-    if GLOBAL_DAY in queued:
-        run = _materialize(settings, reconcile_keys, None, raise_on_error, instance, log_level)
-        out.runs.append(("all days", run))
-        return out
+    register_days(instance, wanted)
     for first, last in contiguous(wanted):
         run = _materialize(settings, reconcile_keys, range_tags(first, last), raise_on_error, instance, log_level)
         out.runs.append((f"{first}..{last}", run))
-        if not run.success:
-            break
     return out

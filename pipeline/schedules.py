@@ -6,20 +6,21 @@ partitioned assets and everything downstream, for one day or a range) and ``nigh
 (both, for one day). ``nightly_schedule`` runs ``nightly`` for yesterday at 04:30 UTC;
 ``landing_sensor`` ingests files that are new or changed in the landing folder, then
 requests a ``reconcile`` run for each day the ingested files queued in
-``meta.pending_days``.
+``meta.pending_days``. The partitions are dynamic: the schedule and the sensor register
+the days they ask for (any year) before asking.
 """
 
 import functools
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
-from pipeline.partitioned import GLOBAL_DAY
-from pipeline.partitions import daily
+from pipeline.partitioned import LEGACY_GLOBAL_DAY
+from pipeline.partitions import register_days
 from pipeline.resources import LandingResource, WarehouseResource
 
 NIGHTLY_CRON = "30 4 * * *"  # 04:30 UTC: after partners' midnight exports have landed
@@ -65,6 +66,7 @@ def build_schedule(nightly_job) -> dg.ScheduleDefinition:
                  description="Every morning at 04:30 UTC: ingest and reconcile yesterday (UTC).")
     def nightly_schedule(context: dg.ScheduleEvaluationContext):
         day = yesterday(context.scheduled_execution_time or datetime.now(UTC))
+        register_days(context.instance, [date.fromisoformat(day)])
         return dg.RunRequest(run_key=f"nightly:{day}", partition_key=day)
 
     return nightly_schedule
@@ -115,12 +117,8 @@ def evaluate_landing(landing, warehouse) -> list[dg.RunRequest] | dg.SkipReason:
                               tags={"chargeline/files": str(len(changed))})]
     requests = [dg.RunRequest(job_name="reconcile", partition_key=day.isoformat(),
                               run_key=f"reconcile:{day.isoformat()}:{since.isoformat()}")
-                for day, since in pending if day != GLOBAL_DAY and daily.has_partition_key(day.isoformat())]
-    if requests:
-        return requests
-    if any(day == GLOBAL_DAY for day, _ in pending):
-        return dg.SkipReason("changes before the partitions start: run `chargeline run` for a full rebuild")
-    return dg.SkipReason("no new files, no queued days")
+                for day, since in pending if day != LEGACY_GLOBAL_DAY]
+    return requests or dg.SkipReason("no new files, no queued days")
 
 
 def build_sensor(ingest_job, reconcile_job) -> dg.SensorDefinition:
@@ -129,6 +127,10 @@ def build_sensor(ingest_job, reconcile_job) -> dg.SensorDefinition:
                description="Late or corrected files in the landing folder: ingest them, then "
                "re-materialize exactly the days they touch.")
     def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource, duckdb: WarehouseResource):
-        return evaluate_landing(landing.settings().landing, Path(duckdb.database))
+        requests = evaluate_landing(landing.settings().landing, Path(duckdb.database))
+        if isinstance(requests, list):
+            register_days(context.instance, [date.fromisoformat(r.partition_key)
+                                             for r in requests if r.partition_key])
+        return requests
 
     return landing_sensor

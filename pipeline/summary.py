@@ -2,17 +2,46 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 from tabulate import tabulate
 
 from pipeline.flags import table_exists
+from pipeline.integrity import results as integrity_results
 
 
 def _table(title: str, rows: list[tuple], headers: list[str]) -> str:
     return f"{title}\n" + tabulate(rows, headers=headers, tablefmt="github", floatfmt=".2f")
 
 
-def render_summary(conn: duckdb.DuckDBPyConnection) -> str:
+def _days(days) -> str:
+    if not days:
+        return "all"
+    days = sorted(days)
+    return str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]} ({len(days)})"
+
+
+def _integrity(conn: duckdb.DuckDBPyConnection, run_ids) -> str | None:
+    """One line per integrity check result of the night, failures first, with their details."""
+    rows = integrity_results(conn, run_ids)
+    if not rows:
+        return None
+    failed = [r for r in rows if not r[4]]
+    head = f"Integrity checks: {len(rows) - len(failed)} passed, {len(failed)} failed"
+    lines = [f"FAILED integrity check {check} on {asset} (days {_days(days)}): {_brief(details)}"
+             for _, check, asset, days, _, details in failed]
+    return "\n".join([head, *lines])
+
+
+def _brief(details) -> str:
+    """The counts of a result's details (samples stay in meta.integrity_results)."""
+    doc = json.loads(details) if isinstance(details, str) else (details or {})
+    return ", ".join(f"{k}={v}" for k, v in doc.items() if isinstance(v, int | float) and not isinstance(v, bool))
+
+
+def render_summary(conn: duckdb.DuckDBPyConnection, run_ids=None) -> str:
+    """The summary of the warehouse; integrity results of ``run_ids`` (default: the newest)."""
     parts = []
     if table_exists(conn, "meta.files"):
         rows = conn.execute("""
@@ -50,4 +79,7 @@ def render_summary(conn: duckdb.DuckDBPyConnection) -> str:
         parts.append(_table("Findings by check (most money at risk first)", rows,
                             ["check", "error", "warn", "info", "total", "money at risk", "currency"])
                      + f"\n{total[0]} findings, {total[1]:.2f} at risk")
+    integrity = _integrity(conn, run_ids)
+    if integrity:
+        parts.append(integrity)
     return "\n\n".join(parts)

@@ -25,28 +25,41 @@ def register(sub) -> None:
 
 
 def execute(settings: Settings, days: tuple[date, date] | None = None) -> int:
+    """Run the night and print its summary; the exit code.
+
+    0 whenever the night ran, whatever the data and the integrity checks say (those are
+    results: rows in ``recon.flags`` and ``meta.integrity_results``, printed below). 1 only
+    when a step crashed (a defect: its days stay queued for the next run; the other day
+    ranges were still reconciled and are summarized).
+    """
     from pipeline.runner import run_pipeline
     from pipeline.summary import render_summary
     from pipeline.warehouse import connect
 
     result = run_pipeline(settings, raise_on_error=False, days=days)
-    if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
-        print(f"pipeline failed in: {', '.join(failed) or 'unknown step'}", file=sys.stderr)
-        return 1
+    for name in result.failed_runs:
+        run = dict(result.runs)[name]
+        failed = [e.step_key for e in run.all_events if e.is_step_failure]
+        print(f"run {name} failed in: {', '.join(failed) or 'unknown step'}", file=sys.stderr)
     if result.days:
-        print(f"reconciled days: {result.days[0]} .. {result.days[-1]} ({len(result.days)})", file=sys.stderr)
-    with connect(settings.warehouse, read_only=True) as conn:
-        print(render_summary(conn))
+        print(f"reconciled days: {result.days[0]} .. {result.days[-1]} ({len(result.days)} days, "
+              f"{len(result.runs) - 1} runs)", file=sys.stderr)
+    if settings.warehouse.exists():
+        with connect(settings.warehouse, read_only=True) as conn:
+            print(render_summary(conn, result.run_ids))
     print(f"\nwarehouse: {settings.warehouse}  (duckdb -readonly {settings.warehouse})")
     report = settings.reports / "review_report.html"
     if report.exists():
         print(f"review report: {report}")
-    return 0
+    return 1 if result.failed_runs else 0
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.resolve(landing=args.landing, warehouse=args.warehouse, config=args.config)
+    try:
+        settings = Settings.resolve(landing=args.landing, warehouse=args.warehouse, config=args.config)
+    except (OSError, ValueError) as exc:  # missing, unreadable or not TOML
+        print(f"config: {exc}", file=sys.stderr)
+        return 2
     if not settings.landing.is_dir():
         print(f"landing folder not found: {settings.landing}", file=sys.stderr)
         return 2

@@ -65,5 +65,10 @@ def test_transactions_check_fails_when_events_are_lost(tmp_path):
     duckdb = WarehouseResource(database=str(tmp_path / "w.duckdb"))
     with duckdb.get_connection() as conn:
         conn.execute("delete from lineage.transactions").fetchall()
-    ev = ocpp_staging.transactions_account_for_events(duckdb=duckdb)
+    check = ocpp_staging.transactions_account_for_events
+    result = dg.materialize([lt.lineage_transactions, check], selection=dg.AssetSelection.checks(check),
+                            resources={"duckdb": duckdb, "landing": LandingResource(path=str(tmp_path / "landing"))},
+                            raise_on_error=False,
+                            instance=dg.DagsterInstance.ephemeral())
+    (ev,) = result.get_asset_check_evaluations()
     assert ev.passed is False and ev.metadata["events_without_transaction"].value == 1
