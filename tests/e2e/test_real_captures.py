@@ -1,12 +1,9 @@
 """Whole nights over real third-party data: the Grizzl-E OCPP capture (2023) and the
 ChargeMap OCPI 2.1.1 payloads (2015..2020).
 
-The Grizzl-E night runs ``chargeline run`` in a subprocess with CHARGELINE_PARTITIONS_START
-before the capture, as an operator with older history does today. The mixed landing (files
-on days years apart) is skipped while the partitions have a built-in first day after the
-data (issue 14, point 2; with the start moved back it still stops today at the blocking
-``transactions_account_for_events`` of the first day-range run, issue 14 point 1); it runs
-as soon as data of any date is accepted. The same captures are reconciled in process, without
+The Grizzl-E night runs ``chargeline run`` in a subprocess, as an operator would; the mixed
+landing holds files on days years apart (2015..2023), each reconciled in its own day-range
+run. The same captures are reconciled in process, without
 the runner, in tests/assets/test_capture_grizzl_e.py and test_staging_ocpi_chargemap.py.
 """
 
@@ -16,12 +13,10 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
 import pytest
 
-from pipeline import partitions
 from pipeline.config import Settings
 from pipeline.runner import run_pipeline
 from pipeline.warehouse import connect
@@ -29,19 +24,15 @@ from pipeline.warehouse import connect
 EXTERNAL = Path(__file__).resolve().parent.parent / "fixtures" / "external"
 GRIZZL_E = EXTERNAL / "levity-grizzl-e" / "test_messages.txt"
 V211 = EXTERNAL / "chargemap-ocpi-2.1.1" / "tests" / "Versions" / "V2_1_1"
-OLDEST = date(2015, 6, 28)
-
-_start = getattr(partitions, "partitions_start", None)
 
 
 def test_chargeline_run_on_the_grizzl_e_capture(landing, warehouse_path):
     ocpp = landing / "ocpp" / "levity" / "03.00003282c"
     ocpp.mkdir(parents=True)
     shutil.copy(GRIZZL_E, ocpp / "test_messages.jsonl")
-    env = {**os.environ, "CHARGELINE_PARTITIONS_START": "2023-01-01"}
     done = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "run", "--landing", str(landing), "--warehouse", str(warehouse_path)],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=os.environ, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     with connect(warehouse_path) as conn:
@@ -53,10 +44,6 @@ def test_chargeline_run_on_the_grizzl_e_capture(landing, warehouse_path):
     assert checks == {"charger_clock_skew": 1, "missing_backend_session": 1}
 
 
-@pytest.mark.skipif(
-    _start is not None and _start() > OLDEST,
-    reason="partitions start after the captures' dates (issue 14 point 2, another change)",
-)
 def test_a_night_over_real_captures(landing, warehouse_path):
     ocpp = landing / "ocpp" / "levity" / "03.00003282c"
     ocpp.mkdir(parents=True)
@@ -74,7 +61,7 @@ def test_a_night_over_real_captures(landing, warehouse_path):
     assert result.success
     with connect(warehouse_path) as conn:
         unbalanced = conn.execute(
-            "select count(*) from meta.files where records_read <> records_loaded + records_rejected").fetchone()[0]
+            "select count(*) from meta.files where records_read <> records_staged + records_rejected").fetchone()[0]
         sessions = conn.execute(
             "select ocpp_transaction_id, ocpp_energy_kwh, cdr_id from lineage.sessions order by cdr_id nulls first"
         ).fetchall()
