@@ -113,7 +113,7 @@ def generate(cfg: GenConfig, progress: bool = False) -> dict:
         "seed": cfg.seed, "start": cfg.start.isoformat(), "days": cfg.days, "evses": cfg.evses,
         "sites": len(sites), "chargers": sum(len(s.chargers) for s in sites),
         "site_types": dict(sorted(Counter(s.site_type for s in sites).items())),
-        "clean": cfg.clean, "fault_rate": 0.0 if cfg.clean else cfg.fault_rate,
+        "clean": cfg.clean, "noise": cfg.noise, "fault_rate": 0.0 if cfg.clean else cfg.fault_rate,
         "fault_rate_units": {
             "per session": ["timestamp_drift", "stale_tariff", "cost_mismatch", "energy_mismatch",
                             "missing_cdr", "missing_backend_session", "duplicate_cdr", "meter_anomaly",
