@@ -48,19 +48,25 @@ NOISE_CREDIT_REISSUE = 0.015 # CDR credited and re-issued with corrected figures
 MALFORMED_FILE_RATE = 0.04   # share of eligible files that get 1-2 malformed records
 
 # Faults that cannot sit on one session together: one CDR-pricing fault per CDR (and no
-# CDR fault on a session without CDR), and a backend row cannot both be missing and drift.
+# CDR fault on a session without CDR); a backend row cannot both be missing and drift; a
+# session the backend never saw has no CDR for one root cause (the backend issues CDRs),
+# so it is not also labelled missing_cdr; a session that never stopped has no CDR to show
+# which tariff version it was priced with across the change.
 EXCLUSIVE = (
     frozenset({"stale_tariff", "cost_mismatch", "energy_mismatch", "missing_cdr"}),
     frozenset({"missing_cdr", "duplicate_cdr"}),
     frozenset({"missing_backend_session", "timestamp_drift"}),
+    frozenset({"missing_backend_session", "missing_cdr"}),
+    frozenset({"tariff_changed_during_session", "incomplete_session"}),
 )
 
 # Fault magnitudes: from just above what the field's noise can explain (pipeline/generate/
 # noise.py) to gross, drawn log-uniformly so that a small fault is as likely per decade as
 # a large one. Never derived from a check's tolerance.
-# Backend start off the OCPP start: from 2 min (the backend's own minute truncation plus
-# its recording delay stay under 63 s) to 2 h (a wrong zone offset, a manual edit).
-DRIFT_S = (120.0, 7200.0)
+# Backend start off the OCPP start: from 3 min to 2 h (a wrong zone offset, a manual edit).
+# The noise moves a start by up to 73 s (minute truncation 60 s, recording delay 2.5 s,
+# charger clock offset 10 s), so even 3 min shows at least 1.8 min, clear of it.
+DRIFT_S = (180.0, 7200.0)
 # Charger clock off the CSMS clock: 2 min (far beyond the seconds of NTP-less drift) to
 # 2 h (a wrong zone, a dead RTC battery restored to an old time).
 SKEW_S = (120.0, 7200.0)
