@@ -1,7 +1,9 @@
 """``chargeline generate``: a synthetic charging network with planted, labelled faults.
 
 Layout and truth files are fixed in ``docs/design.md`` ("Generator output"); the
-planted anomalies and their rates are described in ``data/README.md``.
+planted anomalies, their rates and magnitudes, and the field noise (on by default,
+``GenConfig.noise = "none"`` for exact data; ``pipeline.generate.noise``) are described
+in ``data/README.md``.
 """
 
 from __future__ import annotations
