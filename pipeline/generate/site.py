@@ -483,6 +483,13 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
     else:
         ev_kwh = [round(wh / 1000.0, 4) for wh in ev_wh]
     standby_kwh = sum((nz.STANDBY_W_DC if c.kind == "DC" else nz.STANDBY_W_AC)[1] for c in site.chargers) * 0.25 / 1000
+    # EVSE power that may flow at an interval's edges: the meter's read delay moves its energy
+    active_kw = [0.0] * n_iv
+    for s in sessions:
+        a = max(0, int((s.start_at - t0) // INTERVAL_S))
+        b = min(n_iv - 1, int((s.charge_end_at - t0) // INTERVAL_S))
+        for i in range(a, b + 1):
+            active_kw[i] += s.evse.max_power_kw
     tampered: dict[int, float] = {}
     for i, wh in enumerate(ev_wh):
         if wh > EMS_MIN_INTERVAL_WH and rng.random() < rate:
@@ -492,7 +499,7 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
             val = {"high": round(honest * rng.uniform(*EMS_HIGH), 4), "low": round(honest * rng.uniform(*EMS_LOW), 4),
                    "dropout": 0.0}[form]
             # Only what stands clear of the noise the field puts on this interval is a fault.
-            band = ems_noise_band(true, dc_wh[i] / 1000.0, standby_kwh)
+            band = ems_noise_band(true, dc_wh[i] / 1000.0, standby_kwh, active_kw[i])
             gap = EMS_VISIBLE_BANDS * band
             if form == "high":
                 val = max(val, round(true + gap, 4))
@@ -590,16 +597,19 @@ def _energy_cut(s: Session, rng: random.Random) -> int | None:
     return None
 
 
-def ems_noise_band(session_kwh: float, dc_kwh: float, standby_kwh: float) -> float:
+def ems_noise_band(session_kwh: float, dc_kwh: float, standby_kwh: float, active_kw: float = 0.0) -> float:
     """The most the field's noise (``pipeline.generate.noise``) moves an EMS interval off its sessions.
 
     Worst-case meter error on the whole, conversion loss on the DC share and cable loss on
-    the AC share, the site's standby draw, and a resolution step at each of two reads.
+    the AC share, the site's standby draw, a resolution step at each of two reads, and the
+    energy the EVSEs charging in it (``active_kw``, their limits) draw in the read delay at
+    each edge.
     """
     ac_kwh = max(0.0, session_kwh - dc_kwh)
     return (nz.EMS_GAIN_ERROR[1] * session_kwh + (1.0 / nz.DC_EFFICIENCY[0] - 1.0) * dc_kwh
             + (1.0 / nz.AC_EFFICIENCY[0] - 1.0) * ac_kwh + standby_kwh
-            + 2 * max(r for r, _ in nz.EMS_RESOLUTION_KWH))
+            + 2 * max(r for r, _ in nz.EMS_RESOLUTION_KWH)
+            + 2 * nz.EMS_READ_DELAY_S[1] / 3600.0 * active_kw / (1.0 - nz.EMS_GAIN_ERROR[1]))
 
 
 def slow_auth_min_calls(floor_s: float, chargers: int = 1000) -> int:

@@ -339,3 +339,42 @@ def test_several_faults_on_one_session(noisy):
     per_session = Counter(f["gen_session_id"] for f in _csv(noisy / "truth" / "faults.csv") if f["gen_session_id"])
     assert sum(n >= 2 for n in per_session.values()) >= 3
     assert sum(n >= 2 for n in per_session.values()) < sum(n == 1 for n in per_session.values())
+
+
+def test_the_documented_noise_band_bounds_every_honest_ems_interval(tmp_path, monkeypatch):
+    """A tampered interval must stand 2 bands off its sessions: the band must hold all noise."""
+    import pipeline.generate.site as site
+    from pipeline.generate import noise as nz
+
+    seen: list[tuple[float, float, float]] = []
+    prorated: list[list[float]] = []
+    orig_prorate, orig_write = site.prorate, site.write_ems
+    state: dict = {}
+
+    def prorate(sessions, t0, n):
+        out = orig_prorate(sessions, t0, n)
+        if not prorated:
+            state["sessions"] = sessions
+        prorated.append(out)
+        return out
+
+    def write_ems(s, t0, day_bounds, ev_kwh, *args, **kwargs):
+        all_wh, dc_wh = prorated
+        prorated.clear()
+        active = [0.0] * len(ev_kwh)
+        for x in state["sessions"]:
+            for i in range(max(0, int((x.start_at - t0) // 900)), min(len(ev_kwh) - 1, int((x.charge_end_at - t0) // 900)) + 1):
+                active[i] += x.evse.max_power_kw
+        standby = sum((nz.STANDBY_W_DC if c.kind == "DC" else nz.STANDBY_W_AC)[1] for c in s.chargers) * 0.25 / 1000
+        for i, v in enumerate(ev_kwh):
+            band = site.ems_noise_band(all_wh[i] / 1000, dc_wh[i] / 1000, standby, active[i])
+            seen.append((abs(v - all_wh[i] / 1000), band, v))
+        return orig_write(s, t0, day_bounds, ev_kwh, *args, **kwargs)
+
+    monkeypatch.setattr(site, "prorate", prorate)
+    monkeypatch.setattr(site, "write_ems", write_ems)
+    generate(GenConfig(out=tmp_path, evses=80, days=2, seed=8, clean=True))
+    assert len(seen) > 500
+    assert all(gap <= band for gap, band, _v in seen), max(seen, key=lambda x: x[0] / x[1])
+    # and the noise is real: most intervals with charging differ from the sessions
+    assert sum(gap > 0.001 for gap, _b, v in seen if v > 1) > 0.9 * sum(1 for *_x, v in seen if v > 1)
