@@ -50,15 +50,19 @@ MALFORMED_FILE_RATE = 0.04   # share of eligible files that get 1-2 malformed re
 # Faults that cannot sit on one session together: one CDR-pricing fault per CDR (and no
 # CDR fault on a session without CDR); a backend row cannot both be missing and drift; a
 # session the backend never saw has no CDR for one root cause (the backend issues CDRs),
-# so it is not also labelled missing_cdr; a session that never stopped has no CDR to show
-# which tariff version it was priced with across the change.
+# so it is not also labelled missing_cdr; a session that never stopped, or was never
+# billed, has no CDR to show which tariff version it was priced with across the change.
 EXCLUSIVE = (
     frozenset({"stale_tariff", "cost_mismatch", "energy_mismatch", "missing_cdr"}),
     frozenset({"missing_cdr", "duplicate_cdr"}),
     frozenset({"missing_backend_session", "timestamp_drift"}),
     frozenset({"missing_backend_session", "missing_cdr"}),
     frozenset({"tariff_changed_during_session", "incomplete_session"}),
+    frozenset({"tariff_changed_during_session", "missing_cdr"}),
 )
+# A CDR's energy shortfall needs one trustworthy meter to compare with: not planted on a
+# session whose OCPP register is broken (meter_anomaly) and whose backend row is missing.
+NEEDS_A_TRUSTED_METER = ("energy_mismatch", frozenset({"meter_anomaly", "missing_backend_session"}))
 
 # Fault magnitudes: from just above what the field's noise can explain (pipeline/generate/
 # noise.py) to gross, drawn log-uniformly so that a small fault is as likely per decade as

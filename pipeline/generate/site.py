@@ -35,6 +35,7 @@ from pipeline.generate.faults import (
     HEARTBEAT_S,
     LATE_STOP_S,
     MALFORMED_FILE_RATE,
+    NEEDS_A_TRUSTED_METER,
     NEEDS_CDR,
     NOISE_CREDIT_REISSUE,
     OCPI_PUBLISH_LAG_S,
@@ -184,6 +185,9 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
                     # their independence gives (about rate^2 per pair), unless they exclude
                     if rng.random() < rate and not any(cls in g and g & set(planted) for g in EXCLUSIVE):
                         planted.append(cls)
+                needy, trusted = NEEDS_A_TRUSTED_METER
+                if needy in planted and trusted <= set(planted):
+                    planted.remove(needy)
                 token = rng.choice(pool)
                 forms: dict[str, str] = {}
                 auth_at = None
