@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from pipeline.generate import GenConfig, generate
+from pipeline.generate.noise import NOISE_LEVELS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fault-rate", type=float, default=0.02,
                    help="probability per unit (session, charger, EVSE, interval) for each check")
     p.add_argument("--clean", action="store_true", help="plant no faults and no malformed records")
+    p.add_argument("--noise", choices=NOISE_LEVELS, default="field",
+                   help="field (default): every compared value carries field noise (data/README.md); "
+                        "none: exact values, for tests that need equalities")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                    help="processes (output does not depend on it)")
     p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
@@ -39,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         print("generate: --evses and --days must be >= 1 and --fault-rate in [0, 1]")
         return 2
     cfg = GenConfig(out=args.out, evses=args.evses, days=args.days, seed=args.seed, start=args.start,
-                    fault_rate=args.fault_rate, clean=args.clean, workers=max(1, args.workers))
+                    fault_rate=args.fault_rate, clean=args.clean, workers=max(1, args.workers),
+                    noise=args.noise)
     m = generate(cfg, progress=not args.quiet)
     mb = sum(v["bytes"] for v in m["sizes"].values()) / 1e6
     c = m["counts"]

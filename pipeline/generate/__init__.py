@@ -1,7 +1,9 @@
 """``chargeline generate``: a synthetic charging network with planted, labelled faults.
 
 Layout and truth files are fixed in ``docs/design.md`` ("Generator output"); the
-planted anomalies and their rates are described in ``data/README.md``.
+planted anomalies, their rates and magnitudes, and the field noise (on by default,
+``GenConfig.noise = "none"`` for exact data; ``pipeline.generate.noise``) are described
+in ``data/README.md``.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ def generate(cfg: GenConfig, progress: bool = False) -> dict:
         "seed": cfg.seed, "start": cfg.start.isoformat(), "days": cfg.days, "evses": cfg.evses,
         "sites": len(sites), "chargers": sum(len(s.chargers) for s in sites),
         "site_types": dict(sorted(Counter(s.site_type for s in sites).items())),
-        "clean": cfg.clean, "fault_rate": 0.0 if cfg.clean else cfg.fault_rate,
+        "clean": cfg.clean, "noise": cfg.noise, "fault_rate": 0.0 if cfg.clean else cfg.fault_rate,
         "fault_rate_units": {
             "per session": ["timestamp_drift", "stale_tariff", "cost_mismatch", "energy_mismatch",
                             "missing_cdr", "missing_backend_session", "duplicate_cdr", "meter_anomaly",

@@ -1,7 +1,11 @@
 """Site EMS 15-minute metering and dispatch intervals.
 
-``ev_energy_kwh`` is the sessions' per-step energy prorated into each interval on the
-true (CSMS) clock. At microgrid sites the columns balance exactly:
+``ev_energy_kwh`` is what the site meter read on the grid side of the chargers: the
+sessions' per-step energy on the true clock, divided by each charger's efficiency, plus
+the chargers' standby draw, times the meter's gain error, read from a cumulative
+register a few seconds after each interval edge at the meter's resolution
+(``meter_readings``). With ``--noise none`` it is the exact proration (``prorate``).
+At microgrid sites the columns balance exactly for what the meter wrote:
 ``grid_import_kwh + pv_kwh + battery_discharge_kwh = ev_energy_kwh + battery_charge_kwh``
 (``pv_kwh`` is the PV energy used on site; surplus is curtailed).
 """
@@ -18,6 +22,7 @@ import pyarrow.parquet as pq
 
 from pipeline.generate.clock import iso_s, local_dt, local_iso
 from pipeline.generate.network import Site
+from pipeline.generate.noise import ChargerNoise, SiteNoise
 from pipeline.generate.sessions import STEP_S, Session
 
 INTERVAL_S = 900
@@ -71,10 +76,52 @@ def prorate(sessions: list[Session], t0: float, n: int) -> list[float]:
     return wh
 
 
-def write_ems(site: Site, t0: float, day_starts: list[tuple[str, int, int]], ev_wh: list[float],
+def meter_readings(site: Site, sessions: list[Session], t0: float, n: int, noise: SiteNoise,
+                   chargers: dict[str, ChargerNoise], rng: random.Random) -> list[float]:
+    """kWh per interval as the site meter wrote it (grid side, with its errors)."""
+    n_min = n * (INTERVAL_S // 60)
+    wh = [0.0] * (n_min + 2)
+    for s in sessions:
+        w = 1.0 / chargers[s.evse.charge_point_id].efficiency
+        t = s.start_at
+        for e in s.steps_wh:
+            t1 = min(t + STEP_S, s.stop_at)
+            if e:
+                a = int((t - t0) // 60)
+                edge = t0 + (a + 1) * 60
+                if t1 <= edge:
+                    if 0 <= a <= n_min:
+                        wh[a] += e * w
+                else:
+                    part = e * (edge - t) / (t1 - t)
+                    if 0 <= a <= n_min:
+                        wh[a] += part * w
+                    if 0 <= a + 1 <= n_min:
+                        wh[a + 1] += (e - part) * w
+            t = t1
+    standby_wh_min = sum(chargers[c.charge_point_id].standby_w for c in site.chargers) / 60.0
+    cum = [0.0]
+    for x in wh:
+        cum.append(cum[-1] + (x + standby_wh_min) * noise.ems_gain)
+    res = noise.ems_res_kwh
+    # A register that has run for years: where its resolution steps fall is arbitrary.
+    base_kwh = rng.uniform(0.0, res)
+
+    def reg(i: int) -> int:
+        x = i * (INTERVAL_S // 60) + rng.uniform(*noise.ems_read_delay_s) / 60.0
+        k = min(int(x), n_min)
+        at = cum[k] + (cum[k + 1] - cum[k]) * (x - k)
+        return math.floor((base_kwh + at / 1000.0) / res)
+
+    reads = [reg(i) for i in range(n + 1)]
+    decimals = max(0, round(-math.log10(res)))
+    return [round((reads[i + 1] - reads[i]) * res, decimals) for i in range(n)]
+
+
+def write_ems(site: Site, t0: float, day_starts: list[tuple[str, int, int]], ev_kwh: list[float],
               sp: list[float], pv_forecast: list[float], tampered: dict[int, float], landing: Path,
               malformed: dict, rng: random.Random) -> None:
-    """One file per local day. ``tampered`` maps interval index to the EV kWh written instead."""
+    """One file per local day of the meter's ``ev_kwh``; ``tampered`` maps interval index to the EV kWh written instead."""
     d = landing / "ems" / site.site_id
     d.mkdir(parents=True, exist_ok=True)
     mg = site.site_type == "microgrid"
@@ -89,7 +136,7 @@ def write_ems(site: Site, t0: float, day_starts: list[tuple[str, int, int]], ev_
         for i in range(a, b):
             t = t0 + i * INTERVAL_S
             # The balance holds for what the meter wrote, even when that disagrees with the sessions.
-            ev = tampered.get(i, round(ev_wh[i] / 1000.0, 4))
+            ev = tampered.get(i, ev_kwh[i])
             row = [site.site_id, local_iso(t, site.tz) if offset_style else iso_s(t), 15, ev]
             if mg:
                 pv_avail = pv_forecast[i] * 0.25

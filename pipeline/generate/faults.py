@@ -47,19 +47,73 @@ NOISE_START_RESEND = 0.02    # 1.6 StartTransaction re-sent after a reconnect
 NOISE_CREDIT_REISSUE = 0.015 # CDR credited and re-issued with corrected figures
 MALFORMED_FILE_RATE = 0.04   # share of eligible files that get 1-2 malformed records
 
+# Faults that cannot sit on one session together: one CDR-pricing fault per CDR (and no
+# CDR fault on a session without CDR); a backend row cannot both be missing and drift; a
+# session the backend never saw has no CDR for one root cause (the backend issues CDRs),
+# so it is not also labelled missing_cdr; a session that never stopped, or was never
+# billed, has no CDR to show which tariff version it was priced with across the change.
+EXCLUSIVE = (
+    frozenset({"stale_tariff", "cost_mismatch", "energy_mismatch", "missing_cdr"}),
+    frozenset({"missing_cdr", "duplicate_cdr"}),
+    frozenset({"missing_backend_session", "timestamp_drift"}),
+    frozenset({"missing_backend_session", "missing_cdr"}),
+    frozenset({"tariff_changed_during_session", "incomplete_session"}),
+    frozenset({"tariff_changed_during_session", "missing_cdr"}),
+)
+# A CDR's energy shortfall needs one trustworthy meter to compare with: not planted on a
+# session whose OCPP register is broken (meter_anomaly) and whose backend row is missing.
+NEEDS_A_TRUSTED_METER = ("energy_mismatch", frozenset({"meter_anomaly", "missing_backend_session"}))
+
+# Fault magnitudes: from just above what the field's noise can explain (pipeline/generate/
+# noise.py) to gross, drawn log-uniformly so that a small fault is as likely per decade as
+# a large one. Never derived from a check's tolerance.
+# Backend start off the OCPP start: from 3 min to 2 h (a wrong zone offset, a manual edit).
+# The noise moves a start by up to 73 s (minute truncation 60 s, recording delay 2.5 s,
+# charger clock offset 10 s), so even 3 min shows at least 1.8 min, clear of it.
+DRIFT_S = (180.0, 7200.0)
+# Charger clock off the CSMS clock: 2 min (far beyond the seconds of NTP-less drift) to
+# 2 h (a wrong zone, a dead RTC battery restored to an old time).
+SKEW_S = (120.0, 7200.0)
+# A slow charger's median Authorize round trip: 4 s (where the normal tail thins out,
+# see ``slow_auth_min_calls``) to 30 s (beyond it the charger times out).
+SLOW_AUTH_MEDIAN_S = (4.0, 30.0)
+SLOW_AUTH_SIGMA = 0.25
+# An offline-queued stop arriving 15 min (beyond any network delay) to 8 h late.
+LATE_STOP_S = (900.0, 8 * 3600.0)
+# A register rolled back mid-transaction by 50 Wh (50 times the 1 Wh register resolution)
+# to 5 kWh.
+ROLLBACK_WH = (50.0, 5000.0)
+# CDR energy cost wrong by a factor (a wrong kWh price, VAT applied twice, a missing
+# discount), over- or under-billed.
+COST_FACTOR_HIGH = (1.05, 1.6)
+COST_FACTOR_LOW = (0.6, 0.95)
+# A wrong cost is visible when it differs by more than rounding can explain: half a cent
+# per priced dimension and period, for a CDR of up to ten of them.
+COST_MIN_VISIBLE = 0.05
+# CDR energy short of the metered energy: it kept 50-97 % of it (a lost last reading).
+ENERGY_KEPT = (0.5, 0.97)
+# A CDR energy shortfall is visible when it is three times the largest honest difference
+# between sources: a 0.1 kWh rounding and a 1 % meter difference.
+ENERGY_MIN_VISIBLE_KWH = 0.3
+ENERGY_MIN_VISIBLE_REL = 0.03
+# EMS interval faults seen in the field: a CT on the wrong feeder or counted twice (high),
+# a phase lost or a CT reversed on one phase (low, about 1/3 or 2/3 missing), a dropout (0).
+EMS_HIGH = (1.15, 2.0)
+EMS_LOW = (0.3, 0.85)
+# A tampered EMS interval is labelled only when it is this many times the noise band the
+# generator itself put on that interval (meter error, conversion loss, standby, resolution)
+# away from the sessions' energy: inside the band it looks like noise, not a fault.
+EMS_VISIBLE_BANDS = 2.0
+# A session's energy in an interval worth attributing: at least one kWh-scale step of
+# charging (an interval of a few Wh at its edge is not a site-meter question).
+EMS_MIN_INTERVAL_WH = 500
+
 # Visibility of planted faults: a fault the data cannot show is not planted (or not labelled).
-# A session that never stops looks like one still charging until its samples have been
-# silent for a while before the end of the data (incomplete_session: silent_h = 0.75).
-NO_STOP_VISIBLE_S = 2 * 3600
-# A charger is systematically slow to authorize only if more than one answer shows it.
-MIN_SLOW_AUTH_CALLS = 2
-# A charger clock running behind shows only in several stamped frames: one or two stamped
-# late may have sat in its offline queue (charger_clock_skew: min_samples = 5). An idle
-# charger that sent little more than its boot statuses is not labelled.
-MIN_SKEW_FRAMES = 5
-# A tampered EMS interval differs from the sessions by at least this much: twice the 0.2 kWh
-# floor under which site CT meters and interval edges cannot tell a difference from noise.
-EMS_MIN_VISIBLE_KWH = 0.4
+# A clock behind the CSMS shows only when stamped frames arrived, online, at least one
+# heartbeat interval apart: stamps that lag receipt by the same amount while heartbeats were
+# answered in between cannot have sat in an offline queue. A clock ahead shows in any frame
+# (a stamp after receipt can only be the clock).
+HEARTBEAT_S = 1800
 
 
 @dataclass

@@ -417,9 +417,10 @@ def publish_locations(site: Site, landing: Path, t0: float, midnights: list[floa
     for uid in uids:
         ss = sessions.get(uid, [])
         for i, s in enumerate(ss):
-            if s.fault == "incomplete_session":
-                end = ss[i + 1].plug_at if s.form == "no_stop" and i + 1 < len(ss) else (
-                    period_end if s.form == "no_stop" else s.stop_at + s.extra.get("late_s", 0.0) + 120)
+            if s.has("incomplete_session"):
+                no_stop = s.forms.get("incomplete_session") == "no_stop"
+                end = ss[i + 1].plug_at if no_stop and i + 1 < len(ss) else (
+                    period_end if no_stop else s.stop_at + s.extra.get("late_s", 0.0) + 120)
                 unknown.setdefault(uid, []).append((s.plug_at, end))
     for p in pushes:
         # The last hour is kept too: where the data ends, how long a stale map lasted is cut

@@ -1,14 +1,16 @@
 """OCPP-J frames as the CSMS saw them: ``*.jsonl`` envelopes or ``ocpp`` logger ``*.log``.
 
 Frames are formatted with f-strings (the hot path: millions per run). Payload
-timestamps come from the charger's clock (``skew_s``), ``received_at`` from the
-CSMS clock, a few seconds of network jitter later.
+timestamps come from the charger's clock (a planted ``skew_s`` plus its own offset of
+seconds, ``clock_offset_s``), ``received_at`` from the CSMS clock, a few seconds of
+network jitter later. MeterValues follow the charger's sample interval (or none).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import random
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,17 +28,23 @@ STAMPED_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues
 class ChargerFrames:
     """Collects one charger's frames, then writes them per local day, time-ordered."""
 
-    def __init__(self, charger: Charger, rng: random.Random, skew_s: float = 0.0) -> None:
+    def __init__(self, charger: Charger, rng: random.Random, skew_s: float = 0.0,
+                 clock_offset_s: float = 0.0, mv_interval_s: int | None = STEP_S) -> None:
         self.ch = charger
         self.rng = rng
-        self.skew = skew_s
+        self.skew = skew_s + clock_offset_s
+        self.mv_interval = mv_interval_s
         self.v201 = charger.ocpp_version == "2.0.1"
         self.lines: list[tuple[float, int, str]] = []
         self.n = 0
         self.msg = rng.randrange(1_000_000, 9_000_000)
-        self.auth_count = 0
+        self.auth_count = 0  # answered Authorize calls
+        self.auth_latencies: list[float] = []
+        self.auth_unanswered = 0
         self.frames = 0
         self.stamped = 0  # frames whose payload carries the charger's own clock
+        # receive times of the first and last stamped frame sent online (not queued)
+        self.stamped_span: tuple[float, float] | None = None
 
     # -- primitives -----------------------------------------------------------
     def _id(self) -> str:
@@ -66,15 +74,23 @@ class ChargerFrames:
             self.frames += 1
             self.lines.append((received, self.n, line))
 
-    def call(self, t: float, action: str, payload: str, answer: str, latency: float | None = None,
-             retransmit: bool = True) -> float:
-        """A CALL from the charger at true time ``t`` and the CSMS's CALLRESULT."""
+    def _stamp_seen(self, rec: float, queued: bool) -> None:
+        self.stamped += 1
+        if not queued:
+            a, b = self.stamped_span or (rec, rec)
+            self.stamped_span = (min(a, rec), max(b, rec))
+
+    def call(self, t: float, action: str, payload: str, answer: str | None, latency: float | None = None,
+             retransmit: bool = True, queued: bool = False) -> float:
+        """A CALL from the charger at true time ``t`` and the CSMS's CALLRESULT (none if ``answer`` is None)."""
         mid = self._id()
         rec = t + self.rng.uniform(0.05, 2.5)
         if action in STAMPED_ACTIONS:
-            self.stamped += 1
+            self._stamp_seen(rec, queued)
         frame = f'[2,"{mid}","{action}",{payload}]'
         self._emit(rec, "in", frame)
+        if answer is None:
+            return rec
         if retransmit and self.rng.random() < NOISE_RETRANSMIT:
             # Answer lost: the charger re-sends the identical CALL, the CSMS answers again.
             rec2 = rec + self.rng.uniform(5, 30)
@@ -124,13 +140,14 @@ class ChargerFrames:
         self._emit(rec, "in", f'[2,"{mid}","StatusNotification",{payload}]')
         self._emit(rec + self.rng.uniform(0.02, 0.3), "out", f'[3,"{mid}",{{}}]')
 
-    def status(self, t: float, connector: int, status: str, error: str = "NoError") -> None:
+    def status(self, t: float, connector: int, status: str, error: str = "NoError", queued: bool = False) -> None:
         """StatusNotification; 1.6 names (Available, Charging, Faulted...) mapped for 2.0.1."""
         if self.v201:
             status = {"Preparing": "Occupied", "Charging": "Occupied", "SuspendedEV": "Occupied",
                       "Finishing": "Occupied"}.get(status, status)
-        self.stamped += 1
-        self._status_frame(t + self.rng.uniform(0.05, 2.0), connector, status, self.ts(t), error)
+        rec = t + self.rng.uniform(0.05, 2.0)
+        self._stamp_seen(rec, queued)
+        self._status_frame(rec, connector, status, self.ts(t), error)
 
     # -- sessions -------------------------------------------------------------------
     def session(self, s: Session, site_rng: random.Random) -> None:
@@ -141,41 +158,68 @@ class ChargerFrames:
             self._session_16(s)
 
     def _registers(self, s: Session) -> list[tuple[float, int, int]]:
-        """(sample time, register Wh, power W) at the end of each full step."""
+        """(sample time, register Wh, power W) every sample interval while the session runs.
+
+        Between the 60 s steps of the true series the register rises linearly (constant
+        power within a step) and reads whole Wh, as meters do.
+        """
+        iv = self.mv_interval
+        if iv is None:
+            return []
         out = []
-        reg = s.meter_start_wh
-        t = s.start_at
-        for wh, w in zip(s.steps_wh, s.power_w, strict=True):
-            reg += wh
-            t += STEP_S
-            if t < s.stop_at - 1e-6:
-                out.append((t, reg, w))
+        prefix = [s.meter_start_wh]
+        for wh in s.steps_wh:
+            prefix.append(prefix[-1] + wh)
+        n = len(s.steps_wh)
+        k = 1
+        while True:
+            dt_s = k * iv
+            t = s.start_at + dt_s
+            if t >= s.stop_at - 1e-6:
+                break
+            j = int(dt_s // STEP_S)
+            frac = (dt_s - j * STEP_S) / STEP_S
+            reg = prefix[min(j, n)]
+            if frac and j < n:
+                reg += int(s.steps_wh[j] * frac)
+            pi = min(n, math.ceil(dt_s / STEP_S)) - 1
+            out.append((t, reg, s.power_w[pi] if pi >= 0 else 0))
+            k += 1
         return out
 
     def _energy_values(self, s: Session, regs: list[tuple[float, int, int]]) -> list[str]:
         """Energy register values as written, applying meter_anomaly forms."""
         vals = [str(r) for _, r, _ in regs]
-        if s.fault == "meter_anomaly":
-            if s.form == "unit_confusion":
+        if s.has("meter_anomaly"):
+            form = s.forms["meter_anomaly"]
+            if form == "unit_confusion":
                 vals = [f"{r / 1000:.3f}" for _, r, _ in regs]
-            elif s.form == "rollback":
+            elif form == "rollback":
                 k = s.extra["rollback_index"]
                 # below the previous sample, so the register visibly runs backwards even
                 # on a fast DC charger whose register gains more than the dip per minute
                 vals[k] = str(regs[k - 1][1] - s.extra["rollback_wh"])
         return vals
 
+    def _authorize(self, s: Session, payload: str, answer: str) -> None:
+        """The session's Authorize calls: unanswered ones, then the one that was answered."""
+        for t, latency in s.auth_calls:
+            if latency is None:
+                self.auth_unanswered += 1
+                self.call(t, "Authorize", payload, None)
+                continue
+            self.auth_count += 1
+            self.auth_latencies.append(latency)
+            self.call(t, "Authorize", payload, answer, latency=latency)
+
     def _session_16(self, s: Session) -> None:
         c = s.evse.connector_id
         uid = s.token[0]
         self.status(s.plug_at, c, "Preparing")
-        if s.auth_at is not None:
-            self.auth_count += 1
-            self.call(s.auth_at, "Authorize", f'{{"idTag":"{uid}"}}',
-                      '{"idTagInfo":{"status":"Accepted"}}', latency=s.auth_latency_s)
+        self._authorize(s, f'{{"idTag":"{uid}"}}', '{"idTagInfo":{"status":"Accepted"}}')
         tag_status = "Accepted"
-        if s.fault == "token_invalid":
-            tag_status = "Blocked" if s.form == "revoked" else "Invalid"
+        if s.has("token_invalid"):
+            tag_status = "Blocked" if s.forms["token_invalid"] == "revoked" else "Invalid"
         start_payload = (f'{{"connectorId":{c},"idTag":"{uid}","meterStart":{s.meter_start_wh},'
                          f'"timestamp":"{self.ts(s.start_at)}"}}')
         answer = f'{{"idTagInfo":{{"status":"{tag_status}"}},"transactionId":{s.tx_id}}}'
@@ -198,6 +242,10 @@ class ChargerFrames:
         if s.charge_end_at < s.stop_at - 60:
             self.status(s.charge_end_at, c, "SuspendedEV")
         if not s.completed:
+            # The StopTransaction was lost (dropped from a full offline queue), not the
+            # charger: the connector still reports that the car has gone.
+            self.status(s.stop_at + 1, c, "Finishing")
+            self.status(s.stop_at + self.rng.uniform(5, 60), c, "Available")
             return
         meter_stop = s.meter_start_wh + s.energy_wh
         stop_ts = self.ts(s.stop_at)
@@ -211,9 +259,10 @@ class ChargerFrames:
                    f'"transactionId":{s.tx_id},"reason":"EVDisconnected"{txdata}}}')
         # An offline-queued stop keeps its true payload time but reaches the CSMS hours late.
         late = s.extra.get("late_s", 0.0)
-        self.call(s.stop_at + late, "StopTransaction", payload, '{"idTagInfo":{"status":"Accepted"}}')
-        self.status(s.stop_at + 1 + late, c, "Finishing")
-        self.status(s.stop_at + self.rng.uniform(5, 60) + late, c, "Available")
+        self.call(s.stop_at + late, "StopTransaction", payload, '{"idTagInfo":{"status":"Accepted"}}',
+                  queued=bool(late))
+        self.status(s.stop_at + 1 + late, c, "Finishing", queued=bool(late))
+        self.status(s.stop_at + self.rng.uniform(5, 60) + late, c, "Available", queued=bool(late))
 
     def _mv201(self, t: float, v: str, w: int | None, context: str) -> str:
         pw = (f',{{"value":{w},"context":"{context}","measurand":"{POWER}","unitOfMeasure":{{"unit":"W"}}}}'
@@ -226,13 +275,10 @@ class ChargerFrames:
         uid = s.token[0]
         tok = f'{{"idToken":"{uid}","type":"ISO14443"}}'
         self.status(s.plug_at, c, "Occupied")
-        if s.auth_at is not None:
-            self.auth_count += 1
-            self.call(s.auth_at, "Authorize", f'{{"idToken":{tok}}}', '{"idTokenInfo":{"status":"Accepted"}}',
-                      latency=s.auth_latency_s)
+        self._authorize(s, f'{{"idToken":{tok}}}', '{"idTokenInfo":{"status":"Accepted"}}')
         tag_status = "Accepted"
-        if s.fault == "token_invalid":
-            tag_status = "Blocked" if s.form == "revoked" else "Invalid"
+        if s.has("token_invalid"):
+            tag_status = "Blocked" if s.forms["token_invalid"] == "revoked" else "Invalid"
         tx = f'"transactionId":"{s.tx_id}"'
         seq = 0
         self.call(s.start_at, "TransactionEvent",
@@ -243,21 +289,24 @@ class ChargerFrames:
                   f'{{"idTokenInfo":{{"status":"{tag_status}"}}}}', retransmit=False)
         regs = self._registers(s)
         vals = self._energy_values(s, regs)
-        suspended = False
-        for (t, _, w), v in zip(regs, vals, strict=True):
-            if not suspended and t > s.charge_end_at and s.charge_end_at < s.stop_at - 60:
-                suspended = True
-                seq += 1
-                self.call(s.charge_end_at, "TransactionEvent",
-                          f'{{"eventType":"Updated","timestamp":"{self.ts(s.charge_end_at)}",'
+        events: list[tuple[float, int, str | None, int]] = [(t, 0, v, w) for (t, _, w), v in zip(regs, vals, strict=True)]
+        if s.charge_end_at < s.stop_at - 60:
+            events.append((s.charge_end_at, 1, None, 0))
+        for t, _, v, w in sorted(events, key=lambda e: (e[0], e[1])):
+            seq += 1
+            if v is None:
+                self.call(t, "TransactionEvent",
+                          f'{{"eventType":"Updated","timestamp":"{self.ts(t)}",'
                           f'"triggerReason":"ChargingStateChanged","seqNo":{seq},'
                           f'"transactionInfo":{{{tx},"chargingState":"SuspendedEV"}}}}', "{}")
-            seq += 1
+                continue
             self.call(t, "TransactionEvent",
                       f'{{"eventType":"Updated","timestamp":"{self.ts(t)}","triggerReason":"MeterValuePeriodic",'
                       f'"seqNo":{seq},"transactionInfo":{{{tx}}},'
                       f'"meterValue":{self._mv201(t, v, w, "Sample.Periodic")}}}', "{}")
         if not s.completed:
+            # The Ended event was lost; the EVSE still reports the connector free.
+            self.status(s.stop_at + self.rng.uniform(5, 60), c, "Available")
             return
         seq += 1
         late = s.extra.get("late_s", 0.0)
@@ -267,8 +316,9 @@ class ChargerFrames:
                   f'{{"eventType":"Ended","timestamp":"{self.ts(s.stop_at)}","triggerReason":"EVDeparted",'
                   f'"seqNo":{seq}{offline},"transactionInfo":{{{tx},"chargingState":"Idle",'
                   f'"stoppedReason":"EVDisconnected"}},'
-                  f'"meterValue":{self._mv201(s.stop_at, str(meter_stop), None, "Transaction.End")}}}', "{}")
-        self.status(s.stop_at + self.rng.uniform(5, 60) + late, c, "Available")
+                  f'"meterValue":{self._mv201(s.stop_at, str(meter_stop), None, "Transaction.End")}}}', "{}",
+                  queued=bool(late))
+        self.status(s.stop_at + self.rng.uniform(5, 60) + late, c, "Available", queued=bool(late))
 
     # -- output -------------------------------------------------------------------
     def write(self, ocpp_dir: Path, site_id: str, tz: ZoneInfo, malformed: dict[str, int],

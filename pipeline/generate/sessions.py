@@ -1,7 +1,8 @@
 """Session simulation: arrivals, dwell, and the per-minute charging profile.
 
-Energy is integer Wh per 60 s step so that OCPP registers, backend kWh, CDR volumes
-and EMS interval sums are all derived from one exact series.
+Energy is integer Wh per 60 s step: the one true series. OCPP registers, backend kWh,
+CDR volumes and EMS intervals are each derived from it, through that source's own
+measurement noise when noise is on (``pipeline.generate.noise``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from dataclasses import dataclass, field
 from pipeline.generate.network import Charger, Evse, TariffVersion
 
 STEP_S = 60
+# A car draws a little under the EVSE's limit (charger and car both regulate below it);
+# this headroom also keeps a step's Wh, rounded up to a whole Wh, under the limit.
+POWER_HEADROOM = (0.96, 0.993)
 
 
 @dataclass
@@ -30,10 +34,13 @@ class Session:
     power_w: list[int]
     token: tuple[str, str, str, str]
     auth_at: float | None = None
-    auth_latency_s: float = 0.4
-    fault: str | None = None
-    form: str = ""
-    detail: str = ""
+    # Authorize calls (true time, CSMS round trip in s, or None: never answered)
+    auth_calls: list[tuple[float, float | None]] = field(default_factory=list)
+    # Planted faults of this session, in planting order (several may combine), and per
+    # fault its form ("rollback", "no_stop", ...) and a truth detail when one is known.
+    faults: list[str] = field(default_factory=list)
+    forms: dict[str, str] = field(default_factory=dict)
+    details: dict[str, str] = field(default_factory=dict)
     tx_id: str = ""
     backend_id: str = ""
     ocpi_session_id: str = ""
@@ -49,7 +56,16 @@ class Session:
 
     @property
     def completed(self) -> bool:
-        return not (self.fault == "incomplete_session" and self.form == "no_stop")
+        return self.forms.get("incomplete_session") != "no_stop"
+
+    def has(self, check: str) -> bool:
+        return check in self.faults
+
+    def drop(self, check: str) -> None:
+        if check in self.faults:
+            self.faults.remove(check)
+        self.forms.pop(check, None)
+        self.details.pop(check, None)
 
 
 @dataclass
@@ -85,7 +101,12 @@ def plan_arrivals(site_type: str, kind: str, midnights: list[float], rng: random
                 out.append(Arrival(m + rng.uniform(7, 21) * h, rng.uniform(0.5, 3.5) * h,
                                    rng.uniform(5e3, 30e3), rng.choice((7.4, 11.0))))
         else:
-            for _ in range(rng.choice((2, 2, 3, 3, 4))):
+            # The solar carport is also the employer's car park: a commuter plugs in on
+            # arrival and leaves after work (~8 h) having charged ~2 h; visitors stay shorter.
+            if rng.random() < 0.6:
+                out.append(Arrival(m + rng.uniform(7, 9.5) * h, rng.uniform(7, 9.5) * h,
+                                   rng.uniform(6e3, 24e3), rng.choice((7.4, 11.0))))
+            for _ in range(rng.choice((1, 2, 2, 3))):
                 out.append(Arrival(m + rng.uniform(7.5, 17) * h, rng.uniform(1.5, 5) * h,
                                    rng.uniform(8e3, 35e3), rng.choice((7.4, 11.0, 22.0))))
     out.sort(key=lambda a: a.at)
@@ -100,8 +121,14 @@ def build_profile(
     taper: bool,
     cap_kw: Callable[[float], float],
     rng: random.Random,
+    ac_taper: float = 0.0,
 ) -> tuple[list[int], list[int], float, float]:
-    """Per-step Wh and W from ``start``; DC sessions taper above 60 % of the need.
+    """Per-step Wh and W from ``start``; the car's battery management tapers the power.
+
+    DC (``taper``) tapers above 60 % of the need; AC tapers over the last ``ac_taper``
+    share of it (the on-board charger lowers its current near full), then stops: the car
+    stays plugged in, idle, until ``stop``. ``pmax_kw`` is already at or under the EVSE
+    limit, and no step's rounded Wh implies more than it (see ``POWER_HEADROOM``).
 
     Returns
     -------
@@ -135,6 +162,10 @@ def build_profile(
             frac = delivered / need_wh
             if frac > 0.6:
                 p = pmax_kw * max(0.15, 1.0 - (frac - 0.6) / 0.4 * 0.85)
+        elif ac_taper > 0.0:
+            frac = delivered / need_wh
+            if frac > 1.0 - ac_taper:
+                p = pmax_kw * max(0.2, 1.0 - (frac - 1.0 + ac_taper) / ac_taper * 0.8)
         p = min(p, cap_kw(t))
         e = p * 1000.0 * step / 3600.0
         if delivered + e > need_wh:

@@ -14,19 +14,35 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.generate import noise as nz
 from pipeline.generate import pricing
-from pipeline.generate.backend_writer import backend_row, write_backend
+from pipeline.generate.backend_writer import backend_row, mark_corrections, write_backend
 from pipeline.generate.clock import iso_s, local_dt, local_midnight
-from pipeline.generate.ems_writer import INTERVAL_S, prorate, setpoints, write_ems
+from pipeline.generate.ems_writer import INTERVAL_S, meter_readings, prorate, setpoints, write_ems
 from pipeline.generate.faults import (
-    EMS_MIN_VISIBLE_KWH,
+    COST_FACTOR_HIGH,
+    COST_FACTOR_LOW,
+    COST_MIN_VISIBLE,
+    DRIFT_S,
+    EMS_HIGH,
+    EMS_LOW,
+    EMS_MIN_INTERVAL_WH,
+    EMS_VISIBLE_BANDS,
+    ENERGY_KEPT,
+    ENERGY_MIN_VISIBLE_KWH,
+    ENERGY_MIN_VISIBLE_REL,
+    EXCLUSIVE,
+    HEARTBEAT_S,
+    LATE_STOP_S,
     MALFORMED_FILE_RATE,
-    MIN_SKEW_FRAMES,
-    MIN_SLOW_AUTH_CALLS,
+    NEEDS_A_TRUSTED_METER,
     NEEDS_CDR,
-    NO_STOP_VISIBLE_S,
     NOISE_CREDIT_REISSUE,
+    ROLLBACK_WH,
     SESSION_FAULTS,
+    SKEW_S,
+    SLOW_AUTH_MEDIAN_S,
+    SLOW_AUTH_SIGMA,
     FaultRow,
 )
 from pipeline.generate.network import (
@@ -42,13 +58,21 @@ from pipeline.generate.ocpi_writer import (
     STUCK_MAX_S,
     STUCK_MIN_S,
     build_cdr,
+    cdr_partner,
     cdr_periods,
     publish_locations,
     status_events,
     write_cdrs,
 )
 from pipeline.generate.ocpp_writer import ChargerFrames
-from pipeline.generate.sessions import Arrival, Session, build_profile, plan_arrivals, schedule
+from pipeline.generate.sessions import (
+    POWER_HEADROOM,
+    Arrival,
+    Session,
+    build_profile,
+    plan_arrivals,
+    schedule,
+)
 
 
 @dataclass
@@ -63,6 +87,9 @@ class GenConfig:
     fault_rate: float = 0.02
     clean: bool = False
     workers: int = 1
+    # "field": every compared value carries field noise (pipeline.generate.noise);
+    # "none": the exact series, for unit tests that need equalities.
+    noise: str = "field"
 
     @property
     def landing(self) -> Path:
@@ -112,6 +139,14 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
         i = int((t - t0) // INTERVAL_S)
         return sp[min(max(i, 0), n_iv - 1)] / n_evse
 
+    on = cfg.noise != "none"
+    cdr_practice = cdr_partner(site, on)  # how this site's back office writes CDRs
+    # Noise has its own streams, so --noise none and field share one schedule of sessions.
+    nrng = random.Random(f"noise:{cfg.seed}:{site.site_no}")
+    site_nz = nz.site_noise(nrng, on)
+    ch_nz = {ch.charge_point_id: nz.charger_noise(random.Random(f"noise:{cfg.seed}:{ch.charge_point_id}"),
+                                                  ch.kind, on)
+             for ch in site.chargers}
     res = SiteResult()
     faults: list[FaultRow] = []
     sessions: list[Session] = []
@@ -124,9 +159,9 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
     # -- charger and EVSE level faults, decided before the schedule they shape -----
     for ch in site.chargers:
         if rng.random() < rate:
-            skews[ch.charge_point_id] = rng.choice((-1, 1)) * rng.uniform(180, 1200)
+            skews[ch.charge_point_id] = rng.choice((-1, 1)) * nz.log_uniform(rng, *SKEW_S)
         if rng.random() < rate:
-            slow_auth[ch.charge_point_id] = rng.uniform(8, 30)
+            slow_auth[ch.charge_point_id] = nz.log_uniform(rng, *SLOW_AUTH_MEDIAN_S)
         for e in ch.evses:
             if site.published and rng.random() < rate:
                 day = rng.randrange(cfg.days)
@@ -155,36 +190,53 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
                 plug = float(int(a.at))
                 if plug < prev_stop + 120:
                     continue
-                fault = None
-                if a.forced:
-                    fault = "tariff_changed_during_session"
-                else:
-                    for cls in SESSION_FAULTS:
-                        if rng.random() < rate:
-                            fault = cls
-                            break
+                planted: list[str] = ["tariff_changed_during_session"] if a.forced else []
+                for cls in SESSION_FAULTS:
+                    # each class independently: several faults on one session at the rate
+                    # their independence gives (about rate^2 per pair), unless they exclude
+                    if rng.random() < rate and not any(cls in g and g & set(planted) for g in EXCLUSIVE):
+                        planted.append(cls)
+                needy, trusted = NEEDS_A_TRUSTED_METER
+                if needy in planted and trusted <= set(planted):
+                    planted.remove(needy)
                 token = rng.choice(pool)
-                form = ""
+                forms: dict[str, str] = {}
                 auth_at = None
-                latency = slow_auth.get(ch.charge_point_id, rng.uniform(0.1, 0.8))
-                if fault == "token_invalid":
-                    form = rng.choice(("revoked", "unknown"))
-                    token = rng.choice(tokens.revoked) if form == "revoked" else (
+                calls: list[tuple[float, float | None]] = []
+                base_latency = rng.uniform(0.1, 0.8)
+                cp = ch.charge_point_id
+                if cp in slow_auth:
+                    latency = slow_auth[cp] * (math.exp(nrng.gauss(0.0, SLOW_AUTH_SIGMA)) if on else 1.0)
+                else:
+                    latency = nz.auth_latency(nrng) if on else base_latency
+                if "token_invalid" in planted:
+                    forms["token_invalid"] = rng.choice(("revoked", "unknown"))
+                    token = rng.choice(tokens.revoked) if forms["token_invalid"] == "revoked" else (
                         f"{rng.getrandbits(56):014X}", token[1], token[2], token[3] + "-X")
                     start = plug + rng.uniform(5, 30)
                 elif rng.random() < 0.9:
                     auth_at = plug + (rng.uniform(2, 6) if site.site_type == "fleet" else rng.uniform(5, 40))
+                    asked = auth_at
+                    if on and nrng.random() < site_nz.auth_unanswered_p:
+                        # never answered: the charger times out and asks again
+                        calls.append((asked, None))
+                        asked += nrng.uniform(*nz.AUTH_TIMEOUT_S)
+                    calls.append((asked, latency))
                     # Fleet chargers time out fast: the start follows the answer within seconds.
-                    start = auth_at + latency + (rng.uniform(1, 3) if site.site_type == "fleet"
-                                                 else rng.uniform(2, 20))
+                    start = asked + latency + (rng.uniform(1, 3) if site.site_type == "fleet"
+                                               else rng.uniform(2, 20))
                 else:
                     start = plug + rng.uniform(5, 30)
                 start = float(int(start) + 1)
                 stop = float(int(plug + a.dwell_s)) if a.dwell_s is not None else None
                 if stop is not None and stop < start + 300:
                     continue
+                # Power stays under the EVSE's limit (POWER_HEADROOM); AC cars taper the last
+                # 5-15 % of their need, then stop charging and stay plugged in.
+                pmax = min(e.max_power_kw * rng.uniform(*POWER_HEADROOM), a.car_kw)
+                ac_taper = 0.0 if ch.kind == "DC" else rng.uniform(0.05, 0.15)
                 steps, powers, ce, stop_at = build_profile(
-                    start, stop, a.need_wh, min(e.max_power_kw, a.car_kw), ch.kind == "DC", cap, rng)
+                    start, stop, a.need_wh, pmax, ch.kind == "DC", cap, rng, ac_taper=ac_taper)
                 stop_at = float(int(stop_at))
                 spans = start < change < stop_at
                 if not a.forced and (spans or stop_at > period_end - 60 or any(
@@ -194,9 +246,9 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
                     continue
                 s = Session(gen_id="", evse=e, charger=ch, plug_at=plug, start_at=start, charge_end_at=float(ce),
                             stop_at=stop_at, steps_wh=steps, power_w=powers, token=token, auth_at=auth_at,
-                            auth_latency_s=latency, fault=fault, form=form)
-                if fault == "stale_tariff" and start < change:
-                    s.fault = None
+                            auth_calls=calls, faults=planted, forms=forms)
+                if s.has("stale_tariff") and start < change:
+                    s.drop("stale_tariff")
                 if a.forced:
                     forced_ids.add(id(s))
                 sessions.append(s)
@@ -210,20 +262,25 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
         s.ocpi_session_id = _uuid(rng)
         s.cdr_id = f"CDR-{site.site_no:05d}-{k:05d}"
         s.tariff = tariff_in_force(tariffs[f"{site.country}-{tariff_product(site, s.charger)}"], s.start_at)
-        if s.fault == "meter_anomaly":
-            n_samples = int((s.stop_at - s.start_at - 1) // 60)
-            s.form = "rollback" if n_samples >= 6 and rng.random() < 0.5 else "unit_confusion"
-            if s.form == "rollback":
-                s.extra["rollback_index"] = rng.randrange(2, n_samples - 2)
-                s.extra["rollback_wh"] = rng.randint(800, 3000)
-        elif s.fault == "incomplete_session":
-            s.form = rng.choice(("no_stop", "late_stop"))
-            if s.form == "no_stop" and s.stop_at > period_end - NO_STOP_VISIBLE_S:
-                # Its samples run into the end of the data: it looks like a session still
-                # charging, which no one could call incomplete yet. A late stop is visible.
-                s.form = "late_stop"
-            if s.form == "late_stop":
-                s.extra["late_s"] = rng.uniform(2, 6) * 3600
+        if s.has("meter_anomaly"):
+            iv = ch_nz[s.charger.charge_point_id].mv_interval_s
+            n_samples = 0 if iv is None else math.ceil((s.stop_at - s.start_at - 1e-6) / iv) - 1
+            if n_samples < 2:
+                # No samples to carry a broken register (a charger without MeterValues).
+                s.drop("meter_anomaly")
+            else:
+                form = "rollback" if n_samples >= 6 and rng.random() < 0.5 else "unit_confusion"
+                s.forms["meter_anomaly"] = form
+                if form == "rollback":
+                    s.extra["rollback_index"] = rng.randrange(2, n_samples - 2)
+                    s.extra["rollback_wh"] = int(nz.log_uniform(rng, *ROLLBACK_WH))
+        if s.has("incomplete_session"):
+            # No stop: the stop record was lost, but the connector's Available status still
+            # arrives, so anyone reading the frames sees a car gone with its session open.
+            form = rng.choice(("no_stop", "late_stop"))
+            s.forms["incomplete_session"] = form
+            if form == "late_stop":
+                s.extra["late_s"] = nz.log_uniform(rng, *LATE_STOP_S)
 
     # -- meter registers: per EVSE, cumulative or reset per transaction; reset on reboot
     reboot_at: dict[str, float] = {}
@@ -260,40 +317,49 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
             billed_amount = bd.total_excl
             issued = s.stop_at + s.extra.get("late_s", 0.0) + rng.uniform(300, 3600)
             cdrs: list[dict] = []
-            if s.fault == "missing_cdr":
+            cut = _energy_cut(s, rng) if s.has("energy_mismatch") else None
+            if s.has("energy_mismatch") and cut is None:
+                s.drop("energy_mismatch")  # too small a session to lose visibly
+            if s.has("cost_mismatch"):
+                high = rng.random() < 0.7
+                factor = nz.log_uniform(rng, *(COST_FACTOR_HIGH if high else COST_FACTOR_LOW))
+                ex, inc = bd.costs["ENERGY"]
+                wrong = pricing.cents(ex * factor)
+                if abs(wrong - ex) < COST_MIN_VISIBLE:
+                    s.drop("cost_mismatch")  # a cheap session: the error is inside rounding
+            if s.has("missing_cdr"):
                 pass
-            elif s.fault == "stale_tariff":
+            elif s.has("stale_tariff"):
                 old = versions[s.tariff.version - 2]
                 op = cdr_periods(s, old.obj, tz)
                 obd = pricing.price(old.obj, op)
-                cdrs.append(build_cdr(site, s, old.obj, op, obd.cdr_fields(), s.cdr_id, issued))
+                cdrs.append(build_cdr(site, s, old.obj, op, obd.cdr_fields(), s.cdr_id, issued, partner=cdr_practice))
                 billed_amount = obd.total_excl
-                s.detail = (f"CDR priced with {old.tariff_id} v{old.version} (last_updated "
-                            f"{old.obj['last_updated']}) although v{s.tariff.version} was in force at start; "
-                            f"billed {obd.total_excl:.2f} vs {bd.total_excl:.2f}")
-            elif s.fault == "cost_mismatch":
-                f = bd.cdr_fields()
-                factor = rng.uniform(1.1, 1.3)
+                s.details["stale_tariff"] = (
+                    f"CDR priced with {old.tariff_id} v{old.version} (last_updated "
+                    f"{old.obj['last_updated']}) although v{s.tariff.version} was in force at start; "
+                    f"billed {obd.total_excl:.2f} vs {bd.total_excl:.2f}")
+            elif s.has("cost_mismatch"):
                 ex, inc = bd.costs["ENERGY"]
                 bd.costs["ENERGY"] = (pricing.cents(ex * factor), pricing.cents(inc * factor))
                 f = bd.cdr_fields()
-                cdrs.append(build_cdr(site, s, s.tariff.obj, periods, f, s.cdr_id, issued))
+                cdrs.append(build_cdr(site, s, s.tariff.obj, periods, f, s.cdr_id, issued, partner=cdr_practice))
                 billed_amount = bd.total_excl
-                s.detail = (f"energy cost multiplied by {factor:.3f}: CDR total {bd.total_excl:.2f} vs "
-                            f"{s.total_cost_excl:.2f} under the right tariff")
-            elif s.fault == "energy_mismatch":
-                charging = [i for i, wh in enumerate(s.steps_wh) if wh]
-                cut = charging[int(len(charging) * rng.uniform(0.55, 0.8))] if len(charging) > 2 else 0
+                s.details["cost_mismatch"] = (
+                    f"energy cost multiplied by {factor:.3f}: CDR total {bd.total_excl:.2f} vs "
+                    f"{s.total_cost_excl:.2f} under the right tariff")
+            elif s.has("energy_mismatch"):
                 truncated = [wh if i < cut else 0 for i, wh in enumerate(s.steps_wh)]
                 tp = cdr_periods(s, s.tariff.obj, tz, truncated)
                 tbd = pricing.price(s.tariff.obj, tp)
-                cdrs.append(build_cdr(site, s, s.tariff.obj, tp, tbd.cdr_fields(), s.cdr_id, issued))
+                cdrs.append(build_cdr(site, s, s.tariff.obj, tp, tbd.cdr_fields(), s.cdr_id, issued, partner=cdr_practice))
                 billed_amount = tbd.total_excl
-                s.detail = (f"CDR energy truncated at a lost meter reading: {sum(truncated) / 1000:.3f} kWh "
-                            f"vs {s.energy_wh / 1000:.3f} kWh metered (CDR priced on the truncated energy)")
+                s.details["energy_mismatch"] = (
+                    f"CDR energy truncated at a lost meter reading: {sum(truncated) / 1000:.3f} kWh "
+                    f"vs {s.energy_wh / 1000:.3f} kWh metered (CDR priced on the truncated energy)")
             else:
-                cdr = build_cdr(site, s, s.tariff.obj, periods, bd.cdr_fields(), s.cdr_id, issued)
-                if s.fault is None and rng.random() < NOISE_CREDIT_REISSUE:
+                cdr = build_cdr(site, s, s.tariff.obj, periods, bd.cdr_fields(), s.cdr_id, issued, partner=cdr_practice)
+                if not s.faults and rng.random() < NOISE_CREDIT_REISSUE:
                     # Billed wrong, credited, re-issued right: not a duplicate, not a mismatch.
                     wrong = json.loads(json.dumps(cdr))
                     wrong["total_cost"] = {k: pricing.cents(v * 1.2) for k, v in cdr["total_cost"].items()}
@@ -306,29 +372,40 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
                     cdrs += [wrong, credit, cdr]
                 else:
                     cdrs.append(cdr)
-                if s.fault == "duplicate_cdr":
-                    dup = json.loads(json.dumps(cdr))
-                    dup["id"] = f"CDR-{site.site_no:05d}-D{rng.getrandbits(24):06x}"
-                    dup["last_updated"] = iso_s(issued + rng.uniform(600, 7200))
-                    s.extra["dup_id"] = dup["id"]
-                    cdrs.append(dup)
-                    s.detail = f"CDR {cdr['id']} sent again as {dup['id']}; both live, neither credited"
+            if s.has("duplicate_cdr") and cdrs:
+                # whatever was billed (also a wrongly priced CDR) is sent again
+                dup = json.loads(json.dumps(cdrs[-1]))
+                dup["id"] = f"CDR-{site.site_no:05d}-D{rng.getrandbits(24):06x}"
+                dup["last_updated"] = iso_s(issued + rng.uniform(600, 7200))
+                s.extra["dup_id"] = dup["id"]
+                cdrs.append(dup)
+                s.details["duplicate_cdr"] = f"CDR {cdrs[-2]['id']} sent again as {dup['id']}; both live, neither credited"
             if not cdrs:
                 s.cdr_id = ""
             cdrs_by_day.setdefault(day, []).extend(cdrs)
         else:
             s.cdr_id = ""
-        if s.fault != "missing_backend_session":
+        if not s.has("missing_backend_session"):
             started = s.start_at
-            if s.fault == "timestamp_drift":
-                shift = rng.choice((-1, 1)) * rng.uniform(360, 1500)
+            if s.has("timestamp_drift"):
+                shift = rng.choice((-1, 1)) * nz.log_uniform(rng, *DRIFT_S)
                 if shift > 0 and s.stop_at is not None and started + shift > s.stop_at - 300:
                     # a later start past the stop is a different fault (stop before start):
                     # drift backwards instead so the row stays a valid session.
                     shift = -shift
                 started += shift
-                s.detail = f"backend started_at shifted by {shift / 60:+.1f} min from the OCPP start"
-            backend_by_day.setdefault(day, []).append(backend_row(s, started, billed_amount, s.cdr_id))
+                s.details["timestamp_drift"] = f"backend started_at shifted by {shift / 60:+.1f} min from the OCPP start"
+            stopped = energy = None
+            if on:
+                # The CSMS clock when it processed the messages, cut as the export cuts it;
+                # the billing meter's read, not the OCPP register.
+                started = nz.truncate_time(started + nrng.uniform(*nz.BACKEND_RECORD_DELAY_S), site_nz.time_res)
+                stopped = nz.truncate_time(s.stop_at + nrng.uniform(*nz.BACKEND_RECORD_DELAY_S), site_nz.time_res)
+                energy = s.energy_wh * (1.0 + ch_nz[s.charger.charge_point_id].billing_offset)
+            row = backend_row(s, started, billed_amount, s.cdr_id, stopped, energy)
+            if on and row["energy_wh"] is not None:
+                row["prelim_energy_wh"] = row["energy_wh"] * nrng.uniform(*nz.PRELIM_ENERGY)
+            backend_by_day.setdefault(day, []).append(row)
         else:
             s.backend_id = ""
 
@@ -346,12 +423,12 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
                 break
         else:
             continue
-        steps, powers, ce, stop_at = build_profile(start, start + dur, 1e9, min(7.0, e.max_power_kw), False,
-                                                   lambda _t: 1e9, rng)
+        steps, powers, ce, stop_at = build_profile(start, start + dur, 1e9, min(7.0, e.max_power_kw * 0.99),
+                                                   False, lambda _t: 1e9, rng)
         ch = next(c for c in site.chargers if c.charge_point_id == e.charge_point_id)
         o = Session(gen_id=f"G{site.site_no:05d}-O{len(orphans) + 1:04d}", evse=e, charger=ch, plug_at=start,
                     start_at=start, charge_end_at=ce, stop_at=stop_at, steps_wh=steps, power_w=powers,
-                    token=rng.choice(pool), auth_at=start, fault="orphan_cdr")
+                    token=rng.choice(pool), auth_at=start, faults=["orphan_cdr"])
         o.ocpi_session_id = _uuid(rng)
         o.cdr_id = f"CDR-{site.site_no:05d}-X{rng.getrandbits(24):06x}"
         tv = tariff_in_force(tariffs[f"{site.country}-{tariff_product(site, ch)}"], start)
@@ -360,8 +437,8 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
         o.total_cost_excl = obd.total_excl
         day = local_dt(start, tz).date().isoformat()
         cdrs_by_day.setdefault(day, []).append(
-            build_cdr(site, o, tv.obj, op, obd.cdr_fields(), o.cdr_id, stop_at + rng.uniform(300, 3600)))
-        o.detail = f"CDR for {o.energy_wh / 1000:.3f} kWh on {e.evse_uid} with no OCPP transaction and no backend row"
+            build_cdr(site, o, tv.obj, op, obd.cdr_fields(), o.cdr_id, stop_at + rng.uniform(300, 3600), partner=cdr_practice))
+        o.details["orphan_cdr"] = f"CDR for {o.energy_wh / 1000:.3f} kWh on {e.evse_uid} with no OCPP transaction and no backend row"
         orphans.append(o)
     for rows in cdrs_by_day.values():
         rows.sort(key=lambda c: (c["last_updated"], c["id"]))
@@ -369,8 +446,9 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
     # -- OCPP frames per charger ------------------------------------------------------
     received_status: dict[str, list[tuple[float, str]]] = {}
     for ch in site.chargers:
+        cn = ch_nz[ch.charge_point_id]
         frames = ChargerFrames(ch, random.Random(f"frames:{cfg.seed}:{ch.charge_point_id}"),
-                               skews.get(ch.charge_point_id, 0.0))
+                               skews.get(ch.charge_point_id, 0.0), cn.clock_offset_s, cn.mv_interval_s)
         conns = [e.connector_id for e in ch.evses]
         boot = t0 + frames.rng.uniform(30, 900)
         frames.boot(boot, conns, ch.boot_1970)
@@ -393,40 +471,66 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
         for c, evs in status_events(frames.lines, ch.ocpp_version == "2.0.1").items():
             received_status.update({e.evse_uid: evs for e in ch.evses if e.connector_id == c})
         res.frames += frames.frames
-        if ch.charge_point_id in skews and skew_visible(skews[ch.charge_point_id], frames.stamped):
+        if ch.charge_point_id in skews and skew_visible(skews[ch.charge_point_id], frames.stamped_span):
             faults.append(FaultRow("charger_clock_skew", site.site_id, charge_point_id=ch.charge_point_id,
                                    detail=f"all payload timestamps {skews[ch.charge_point_id]:+.0f} s off the "
                                           "CSMS clock (received_at correct); backend uses CSMS time"))
-        # One slow answer could be one network hiccup: a charger is slow when it repeats.
-        if ch.charge_point_id in slow_auth and frames.auth_count >= MIN_SLOW_AUTH_CALLS:
+        # One slow answer could be one network hiccup: a charger is slow when its answers
+        # repeat it beyond what the normal tail of answers explains.
+        if ch.charge_point_id in slow_auth and frames.auth_latencies and frames.auth_count >= slow_auth_min_calls(
+                min(frames.auth_latencies)):
             faults.append(FaultRow("auth_latency", site.site_id, charge_point_id=ch.charge_point_id,
-                                   detail=f"every Authorize answered {slow_auth[ch.charge_point_id]:.1f} s after "
-                                          f"the request ({frames.auth_count} Authorize calls)"))
+                                   detail=f"Authorize answered after {min(frames.auth_latencies):.1f}-"
+                                          f"{max(frames.auth_latencies):.1f} s (median "
+                                          f"{slow_auth[ch.charge_point_id]:.1f} s; {frames.auth_count} answered calls)"))
 
     # -- backend, CDRs, EMS, locations ------------------------------------------------
     partner = site.site_type == "fleet" and site.site_no == 2
     mode = "partner" if partner else ("parquet" if site.site_no % 5 == 4 else "csv")
-    write_backend(backend_by_day, site.site_id, mode, tz, cfg.landing, malformed)
+    brng = random.Random(f"backend-resend:{cfg.seed}:{site.site_no}")
+    for day in sorted(backend_by_day):
+        mark_corrections(backend_by_day[day], brng, site_nz, site_nz.resend_file_p)
+    day_ends = {d: m for (d, _a, _b), m in zip(day_bounds, [*midnights[1:], period_end], strict=True)}
+    write_backend(backend_by_day, site.site_id, mode, tz, cfg.landing, malformed, site_nz, day_ends)
     res.cdrs = write_cdrs(cdrs_by_day, site, cfg.landing, malformed)
 
     ev_wh = prorate(sessions, t0, n_iv)
+    dc_wh = prorate([s for s in sessions if s.charger.kind == "DC"], t0, n_iv)
+    if on:
+        ev_kwh = meter_readings(site, sessions, t0, n_iv, site_nz, ch_nz, nrng)
+    else:
+        ev_kwh = [round(wh / 1000.0, 4) for wh in ev_wh]
+    standby_kwh = sum((nz.STANDBY_W_DC if c.kind == "DC" else nz.STANDBY_W_AC)[1] for c in site.chargers) * 0.25 / 1000
+    # EVSE power that may flow at an interval's edges: the meter's read delay moves its energy
+    active_kw = [0.0] * n_iv
+    for s in sessions:
+        a = max(0, int((s.start_at - t0) // INTERVAL_S))
+        b = min(n_iv - 1, int((s.charge_end_at - t0) // INTERVAL_S))
+        for i in range(a, b + 1):
+            active_kw[i] += s.evse.max_power_kw
     tampered: dict[int, float] = {}
     for i, wh in enumerate(ev_wh):
-        if wh > 500 and rng.random() < rate:
+        if wh > EMS_MIN_INTERVAL_WH and rng.random() < rate:
             form = rng.choice(("high", "low", "dropout"))
             true = round(wh / 1000, 4)
-            val = {"high": round(true * rng.uniform(1.2, 1.5), 4), "low": round(true * rng.uniform(0.5, 0.8), 4),
+            honest = ev_kwh[i]
+            val = {"high": round(honest * rng.uniform(*EMS_HIGH), 4), "low": round(honest * rng.uniform(*EMS_LOW), 4),
                    "dropout": 0.0}[form]
-            # 20 % of a small interval can be less than meter and interval-edge noise
+            # Only what stands clear of the noise the field puts on this interval is a fault.
+            band = ems_noise_band(true, dc_wh[i] / 1000.0, standby_kwh, active_kw[i])
+            gap = EMS_VISIBLE_BANDS * band
             if form == "high":
-                val = max(val, round(true + EMS_MIN_VISIBLE_KWH, 4))
+                val = max(val, round(true + gap, 4))
             elif form == "low":
-                val = min(val, max(0.0, round(true - EMS_MIN_VISIBLE_KWH, 4)))
+                val = min(val, round(true - gap, 4))
+            if val < 0 or abs(val - true) < gap:
+                continue
             tampered[i] = val
             faults.append(FaultRow("energy_attribution_mismatch", site.site_id,
                                    interval_start=iso_s(t0 + i * INTERVAL_S),
-                                   detail=f"EMS ev_energy_kwh {val:.4f} vs {true:.4f} from the sessions ({form})"))
-    write_ems(site, t0, day_bounds, ev_wh, sp, pv, tampered, cfg.landing, malformed, rng)
+                                   detail=f"EMS ev_energy_kwh {val:.4f} vs {true:.4f} from the sessions ({form}; "
+                                          f"the meter read {honest:.4f}, noise band {band:.4f})"))
+    write_ems(site, t0, day_bounds, ev_kwh, sp, pv, tampered, cfg.landing, malformed, rng)
 
     if site.published:
         power = {e.evse_uid: int(e.max_power_kw * 1000 * factor) for e in site.evses
@@ -456,28 +560,28 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
             s.backend_id, s.ocpi_session_id, s.cdr_id, iso_s(s.start_at),
             iso_s(s.stop_at) if s.completed else "", f"{s.energy_wh / 1000:.3f}", "EUR",
             "" if s.total_cost_excl is None else f"{s.total_cost_excl:.2f}"])
-        if s.fault is None or (s.fault in NEEDS_CDR and not s.completed):
-            continue
-        detail = s.detail or _detail(s, change)
-        faults.append(FaultRow(s.fault, site.site_id, gen_session_id=s.gen_id, charge_point_id=s.evse.charge_point_id,
-                               evse_uid=s.evse.evse_uid, ocpp_transaction_id=s.tx_id,
-                               backend_session_id=s.backend_id,
-                               cdr_id=s.extra.get("dup_id", s.cdr_id if s.fault != "missing_cdr" else ""),
-                               detail=detail))
+        for f in s.faults:
+            if f in NEEDS_CDR and not s.completed:
+                continue
+            cdr_id = {"duplicate_cdr": s.extra.get("dup_id", ""), "missing_cdr": ""}.get(f, s.cdr_id)
+            faults.append(FaultRow(f, site.site_id, gen_session_id=s.gen_id, charge_point_id=s.evse.charge_point_id,
+                                   evse_uid=s.evse.evse_uid, ocpp_transaction_id=s.tx_id,
+                                   backend_session_id=s.backend_id, cdr_id=cdr_id,
+                                   detail=s.details.get(f) or _detail(s, f, change)))
     for o in orphans:
         res.session_rows.append([o.gen_id, site.site_id, o.evse.charge_point_id, o.evse.connector_id,
                                  o.evse.evse_uid, "", "", o.ocpi_session_id, o.cdr_id, iso_s(o.start_at),
                                  iso_s(o.stop_at), f"{o.energy_wh / 1000:.3f}", "EUR", f"{o.total_cost_excl:.2f}"])
         faults.append(FaultRow("orphan_cdr", site.site_id, gen_session_id=o.gen_id, charge_point_id=o.evse.charge_point_id,
-                               evse_uid=o.evse.evse_uid, cdr_id=o.cdr_id, detail=o.detail))
+                               evse_uid=o.evse.evse_uid, cdr_id=o.cdr_id, detail=o.details["orphan_cdr"]))
     res.fault_rows = [f.as_list() for f in faults]
     res.reject_rows = [[p.split("/", 1)[0], p, n] for p, n in sorted(malformed.get("files", {}).items())]
     res.sessions = len(sessions)
     return res
 
 
-def _detail(s: Session, change: float) -> str:
-    f = s.fault
+def _detail(s: Session, f: str, change: float) -> str:
+    form = s.forms.get(f, "")
     if f == "tariff_changed_during_session":
         return f"session {iso_s(s.start_at)}..{iso_s(s.stop_at)} spans the tariff change at {iso_s(change)}; CDR priced with the version in force at start"
     if f == "missing_cdr":
@@ -485,23 +589,75 @@ def _detail(s: Session, change: float) -> str:
     if f == "missing_backend_session":
         return "OCPP transaction and CDR exist; the backend export has no row for it"
     if f == "meter_anomaly":
-        if s.form == "unit_confusion":
+        if form == "unit_confusion":
             return "MeterValues energy register sent in kWh but labelled Wh (unit confusion)"
         return (f"register rolled back by {s.extra['rollback_wh']} Wh at sample {s.extra['rollback_index'] + 1} "
                 "mid-transaction")
     if f == "incomplete_session":
-        if s.form == "no_stop":
-            return "no StopTransaction/TransactionEvent Ended ever received; backend row still ACTIVE"
+        if form == "no_stop":
+            return ("no StopTransaction/TransactionEvent Ended ever received (the connector reported Available); "
+                    "backend row still ACTIVE")
         return f"stop only recovered from the offline queue, received {s.extra['late_s'] / 3600:.1f} h late"
     if f == "token_invalid":
-        return f"token {s.token[0]} {'revoked in the token snapshot' if s.form == 'revoked' else 'unknown to the token snapshot'}; charged via local authorization"
+        return f"token {s.token[0]} {'revoked in the token snapshot' if form == 'revoked' else 'unknown to the token snapshot'}; charged via local authorization"
     return f
 
 
-def skew_visible(skew_s: float, stamped_frames: int) -> bool:
-    """Whether a charger clock ``skew_s`` off shows in its ``stamped_frames`` frames.
+def _energy_cut(s: Session, rng: random.Random) -> int | None:
+    """Step from which a CDR loses the session's energy, or None if no visible loss fits.
 
-    A stamp ahead of the CSMS receive time can only be the clock; a few stamped behind may
-    have sat in the offline queue, so a clock behind needs ``MIN_SKEW_FRAMES`` of them.
+    The kept share is drawn from ``ENERGY_KEPT``, then lowered until the loss is clear of
+    the sources' honest differences (``ENERGY_MIN_VISIBLE_*``).
     """
-    return skew_s > 0 or stamped_frames >= MIN_SKEW_FRAMES
+    total = s.energy_wh
+    lost = max(ENERGY_MIN_VISIBLE_KWH * 1000.0, ENERGY_MIN_VISIBLE_REL * total)
+    kept_max = min(rng.uniform(*ENERGY_KEPT) * total, total - lost)
+    if kept_max < ENERGY_KEPT[0] * total:
+        return None
+    cum = 0
+    for i, wh in enumerate(s.steps_wh):
+        if cum + wh > kept_max:
+            return i
+        cum += wh
+    return None
+
+
+def ems_noise_band(session_kwh: float, dc_kwh: float, standby_kwh: float, active_kw: float = 0.0) -> float:
+    """The most the field's noise (``pipeline.generate.noise``) moves an EMS interval off its sessions.
+
+    Worst-case meter error on the whole, conversion loss on the DC share and cable loss on
+    the AC share, the site's standby draw, a resolution step at each of two reads, and the
+    energy the EVSEs charging in it (``active_kw``, their limits) draw in the read delay at
+    each edge.
+    """
+    ac_kwh = max(0.0, session_kwh - dc_kwh)
+    return (nz.EMS_GAIN_ERROR[1] * session_kwh + (1.0 / nz.DC_EFFICIENCY[0] - 1.0) * dc_kwh
+            + (1.0 / nz.AC_EFFICIENCY[0] - 1.0) * ac_kwh + standby_kwh
+            + 2 * max(r for r, _ in nz.EMS_RESOLUTION_KWH)
+            + 2 * nz.EMS_READ_DELAY_S[1] / 3600.0 * active_kw / (1.0 - nz.EMS_GAIN_ERROR[1]))
+
+
+def slow_auth_min_calls(floor_s: float, chargers: int = 1000) -> int:
+    """Answered Authorize calls that tell a slow charger from the normal tail of answers.
+
+    Repetition is what makes a charger slow (one answer is one event), so at least two;
+    and as many as make it unlikely (< 5 %) that normal answers slower than ``floor_s``
+    (the slow charger's quickest) fall that often on one of ``chargers`` chargers.
+    """
+    p = nz.auth_tail_p(floor_s)
+    k = 2
+    while chargers * p ** k > 0.05 and k < 50:
+        k += 1
+    return k
+
+
+def skew_visible(skew_s: float, stamped_span: tuple[float, float] | None) -> bool:
+    """Whether a charger clock ``skew_s`` off shows in its stamped frames.
+
+    A stamp ahead of the CSMS receive time can only be the clock: one stamped frame shows
+    it. A stamp behind may have sat in an offline queue, unless stamped frames kept arriving
+    online at least a heartbeat interval apart (``stamped_span``: first and last receipt).
+    """
+    if stamped_span is None:
+        return False
+    return skew_s > 0 or stamped_span[1] - stamped_span[0] >= HEARTBEAT_S
