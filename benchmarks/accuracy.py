@@ -56,15 +56,26 @@ CLEAN: dict[str, list[str]] = {
 BAR = 0.95
 
 
+def _generator_hash() -> str:
+    """Cached networks are reused only while the generator's code is the same."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted((ROOT / "pipeline" / "generate").glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def generate(name: str, args: list[str]) -> Path:
     out = DATA / name
     stamp = out / "args.json"
-    if stamp.exists() and json.loads(stamp.read_text()) == args and (out / "truth").exists():
+    key = {"args": args, "generator": _generator_hash()}
+    if stamp.exists() and json.loads(stamp.read_text()) == key and (out / "truth").exists():
         return out
     shutil.rmtree(out, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "pipeline.cli", "generate", "--out", str(out), "--quiet", *args],
                    check=True, cwd=ROOT)
-    stamp.write_text(json.dumps(args))
+    stamp.write_text(json.dumps(key))
     return out
 
 
