@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from assets.attribution import attribution_params
+from assets.attribution import attribution_params, build_judgement
 from checks.attribution import RULES
 from pipeline.config import load_options
 from pipeline.flags import build_flags
@@ -38,6 +38,7 @@ def run(conn):
     options = load_options()
     for table in ("recon.session_intervals", "recon.site_intervals"):
         build_table(conn, table, attribution_params(options))
+    build_judgement(conn, options)
     build_flags(conn, options, RULES)
     return findings(conn, "energy_attribution_mismatch")
 
@@ -55,7 +56,8 @@ def test_one_interval_off_is_an_interval_finding(conn):
     (f,) = run(conn)
     assert f["session_key"] is None and f["site_id"] == "S1"
     assert f["interval_start"] == T0 + 15 * M and f["severity"] == "error"
-    assert float(f["money_at_risk"]) == pytest.approx(1.5)  # 3 kWh x 0.50 EUR/kWh
+    # 8 kWh against at most 5 x 1.08 (conversion loss) + 0.025 (standby of 2 EVSEs): 2.575 kWh x 0.50
+    assert float(f["money_at_risk"]) == pytest.approx(1.2875)
 
 
 def test_energy_nobody_accounts_for_is_flagged(conn):
