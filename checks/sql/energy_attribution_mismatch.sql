@@ -61,6 +61,28 @@ session_in_interval as (
     group by si.session_key, j.site_id, j.interval_start_at
 ),
 
+unrecorded_stops as (
+    -- A session whose stop was never recorded may have drawn after its last sign of life,
+    -- until the first evidence that it ended (at most $unrecorded_stop_h): an interval then
+    -- may follow from it even though its bounds end earlier.
+    select
+        session_key, any_value(site_id) as site_id, any_value(window_start_at) as window_start_at,
+        coalesce(any_value(end_evidence_at),
+                 any_value(window_end_at) + to_minutes(cast($unrecorded_stop_h * 60 as bigint))) as may_end_at
+    from recon.session_intervals
+    where stop_missing
+    group by session_key
+),
+
+suspects as (
+    select j.site_id, j.interval_start_at, list(distinct u.session_key order by u.session_key) as session_keys
+    from judged as j
+    inner join unrecorded_stops as u
+        on u.site_id = j.site_id and u.window_start_at < j.interval_end_at and u.may_end_at > j.interval_start_at
+    where j.outside_band or j.is_conflict_culprit
+    group by all
+),
+
 basis as (
     -- What a clerk needs to see why each session's band is what it is.
     select
@@ -99,7 +121,10 @@ interval_findings as (
             'tolerance_kwh', round(f.tolerance_kwh, 4), 'standby_kwh', round(f.standby_kwh, 4),
             'conversion_loss', $conversion_loss,
             'interval_end', f.interval_end_at, 'n_sessions', f.n_sessions, 'session_keys',
-            case when f.outside_band then f.session_keys else f.conflict_sessions end,
+            list_sort(list_distinct(list_concat(
+                case when f.outside_band then f.session_keys else f.conflict_sessions end,
+                coalesce(u.session_keys, [])))),
+            'unrecorded_stop_session_keys', coalesce(u.session_keys, []),
             'conflict_intervals', f.conflict_intervals,
             'conflict_shortfall_kwh', round(f.conflict_shortfall_kwh, 4),
             'sessions', b.sessions,
@@ -119,6 +144,7 @@ interval_findings as (
     from judged as f
     left join site_price as p using (site_id)
     left join basis as b using (site_id, interval_start_at)
+    left join suspects as u using (site_id, interval_start_at)
     where f.outside_band or f.is_conflict_culprit
 ),
 

@@ -78,17 +78,18 @@ raw_points as (
 
 unit_factor as (
     -- Periodic samples in kWh labelled Wh (or the reverse) sit 1000x off the transaction's
-    -- own start/stop registers: rescale them so the series keeps its shape.
+    -- own start/stop registers: rescale them so the series keeps its shape. The larger of the
+    -- two registers: after a reset the stop register is near zero.
     select
         r.charge_point_id, r.transaction_id,
         case
             when max(r.register_kwh) filter (where r.is_periodic) > 0
-                and coalesce(nullif(any_value(t.meter_stop_kwh), 0), any_value(t.meter_start_kwh)) > 0
+                and greatest(any_value(t.meter_stop_kwh), any_value(t.meter_start_kwh)) > 0
             then
                 case
-                    when coalesce(nullif(any_value(t.meter_stop_kwh), 0), any_value(t.meter_start_kwh))
+                    when greatest(any_value(t.meter_stop_kwh), any_value(t.meter_start_kwh))
                         / max(r.register_kwh) filter (where r.is_periodic) > 31.6 then 1000.0
-                    when coalesce(nullif(any_value(t.meter_stop_kwh), 0), any_value(t.meter_start_kwh))
+                    when greatest(any_value(t.meter_stop_kwh), any_value(t.meter_start_kwh))
                         / max(r.register_kwh) filter (where r.is_periodic) < 1 / 31.6 then 0.001
                     else 1.0
                 end
@@ -131,14 +132,33 @@ aligned as (
     left join offsets as o using (charge_point_id, transaction_id)
 ),
 
+epochs as (
+    -- A register that drops and never comes back above where it was has been reset (or
+    -- replaced): the samples after it count from a new base. Each run of samples between
+    -- resets is an epoch; the step across a reset is unknown, the steps on each side are not.
+    select
+        *,
+        sum(is_reset::int) over (partition by charge_point_id, transaction_id order by sample_at, register_kwh
+                                 rows between unbounded preceding and current row) as epoch
+    from (
+        select
+            *,
+            coalesce(register_kwh < lag(register_kwh) over w
+                and coalesce(max(register_kwh) over (w rows between current row and unbounded following), register_kwh)
+                    < lag(register_kwh) over w, false) as is_reset
+        from aligned
+        window w as (partition by charge_point_id, transaction_id order by sample_at, register_kwh)
+    )
+),
+
 monotone as (
     -- A register that dips for a sample and recovers (rollback) is read without the dip:
-    -- a point below an earlier point of the same transaction is dropped, so the energy
-    -- around it spreads over the whole gap instead of bunching after it.
-    select charge_point_id, transaction_id, sample_at, register_kwh
-    from aligned
+    -- a point below an earlier point of the same epoch is dropped, so the energy around it
+    -- spreads over the whole gap instead of bunching after it.
+    select charge_point_id, transaction_id, sample_at, register_kwh, epoch
+    from epochs
     qualify register_kwh >= coalesce(max(register_kwh) over (
-        partition by charge_point_id, transaction_id order by sample_at, register_kwh
+        partition by charge_point_id, transaction_id, epoch order by sample_at, register_kwh
         rows between unbounded preceding and 1 preceding
     ), register_kwh)
 ),
@@ -153,7 +173,7 @@ sample_power as (
             register_kwh - lag(register_kwh) over w as step_kwh,
             epoch(sample_at) - epoch(lag(sample_at) over w) as gap_s
         from monotone
-        window w as (partition by charge_point_id, transaction_id order by sample_at, register_kwh)
+        window w as (partition by charge_point_id, transaction_id, epoch order by sample_at, register_kwh)
     )
     where gap_s >= 300 and step_kwh > 0
     group by all
@@ -214,14 +234,14 @@ neighbours as (
         c.cap_kw
     from monotone as m
     inner join capped as c on c.charge_point_id = m.charge_point_id and c.ocpp_transaction_id = m.transaction_id
-    window w as (partition by m.charge_point_id, m.transaction_id order by m.sample_at, m.register_kwh)
+    window w as (partition by m.charge_point_id, m.transaction_id, m.epoch order by m.sample_at, m.register_kwh)
 ),
 
 undipped as (
     -- A dip shallower than one sample's rise stays above the previous point; it shows as a
     -- step above the EVSE's power right after it. Dropping such a point when the gap around
     -- it is plausible again is the same repair.
-    select charge_point_id, transaction_id, sample_at, register_kwh, cap_kw
+    select charge_point_id, transaction_id, sample_at, register_kwh, epoch, cap_kw
     from neighbours
     where not coalesce(
         next_kwh - register_kwh > cap_kw * (epoch(next_at) - epoch(sample_at)) / 3600.0 + $register_rounding_kwh
@@ -236,6 +256,7 @@ steps as (
         lag(u.sample_at) over w as seg_start_at,
         u.sample_at as seg_end_at,
         u.register_kwh - lag(u.register_kwh) over w as delta_kwh,
+        u.epoch = lag(u.epoch) over w as same_epoch,
         u.cap_kw
     from undipped as u
     inner join capped as c on c.charge_point_id = u.charge_point_id and c.ocpp_transaction_id = u.transaction_id
@@ -245,8 +266,9 @@ steps as (
 judged_steps as (
     select
         *,
-        -- A jump above the EVSE's power is not energy: that step is unknown.
-        delta_kwh <= cap_kw * (epoch(seg_end_at) - epoch(seg_start_at)) / 3600.0 + $register_rounding_kwh
+        -- A jump above the EVSE's power is not energy, nor is a step across a reset: unknown.
+        same_epoch and delta_kwh >= 0
+            and delta_kwh <= cap_kw * (epoch(seg_end_at) - epoch(seg_start_at)) / 3600.0 + $register_rounding_kwh
             as is_valid
     from steps
     where seg_start_at is not null
@@ -300,7 +322,7 @@ windows as (
         s.*, l.power_limit_kw, l.power_limit_source, l.power_limit_kw * $power_margin as cap_kw,
         t.session_key is not null as is_trusted,
         p.n_samples, p.n_broken_steps,
-        s.stopped_at is null as stop_missing,
+        s.stopped_at is null as stop_missing, e.ended_at as end_evidence_at,
         least(s.started_at, p.first_at) as window_start_at,
         greatest(coalesce(s.stopped_at, e.ended_at, p.last_at, s.started_at), p.last_at) as window_end_at,
         case when t.session_key is not null then p.valid_kwh else 0 end as trusted_kwh
@@ -467,7 +489,7 @@ select
     e.rest_lo_kwh + u.trusted_kwh as session_least_kwh,
     e.rest_hi_kwh + u.trusted_kwh as session_most_kwh,
     u.session_energy_kwh,
-    u.window_start_at, u.window_end_at, u.stop_missing,
+    u.window_start_at, u.window_end_at, u.stop_missing, u.end_evidence_at,
     u.power_limit_kw, u.power_limit_source,
     coalesce(u.n_samples, 0) as n_samples,
     coalesce(u.n_broken_steps, 0) as n_broken_steps,
