@@ -14,7 +14,8 @@ The framework owns what every check shares, so a rule's SQL only says what is wr
   follow a finding across reruns.
 - one root cause, one finding: a rule declares which session findings its own findings may
   follow from (``caused_by``). After every rule ran, a finding whose session (``session_key``,
-  or one of ``evidence.session_keys``) carries such a root finding is kept at ``info`` with
+  or one of ``evidence.may_follow_from``: the sessions whose record, were it wrong, explains
+  the finding) carries such a root finding is kept at ``info`` with
   ``evidence.caused_by`` naming the root (its ``flag_id`` and check) and the severity it
   would have had; set-based, once, for every rule.
 """
@@ -161,7 +162,7 @@ def run_rule(conn: duckdb.DuckDBPyConnection, rule: FlagRule, options: dict[str,
     return after - before
 
 
-# A derived finding's sessions: its own, or the ones its evidence names (interval findings).
+# A derived finding's sessions: its own, or the ones its evidence says it may follow from.
 ROOT_CAUSES_SQL = """
 update recon.flags as d
 set severity = 'info',
@@ -176,7 +177,7 @@ from (
         from recon.flags where "check" = $check and session_key is not null
         union all
         select flag_id, severity,
-            unnest(coalesce(try_cast(json_extract(evidence, '$.session_keys') as varchar[]), [])) as subject
+            unnest(coalesce(try_cast(json_extract(evidence, '$.may_follow_from') as varchar[]), [])) as subject
         from recon.flags where "check" = $check
     ) as x
     inner join recon.flags as r on r.session_key = x.subject

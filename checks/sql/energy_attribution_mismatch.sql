@@ -47,6 +47,7 @@ session_in_interval as (
         any_value(si.n_broken_steps) as n_broken_steps,
         any_value(si.power_limit_kw) as power_limit_kw,
         any_value(si.power_limit_source) as power_limit_source,
+        any_value(si.cap_kw) as cap_kw,
         any_value(si.window_start_at) as window_start_at,
         any_value(si.window_end_at) as window_end_at,
         any_value(si.stop_missing) as stop_missing,
@@ -68,18 +69,41 @@ unrecorded_stops as (
     select
         session_key, any_value(site_id) as site_id, any_value(window_start_at) as window_start_at,
         coalesce(any_value(end_evidence_at),
-                 any_value(window_end_at) + to_minutes(cast($unrecorded_stop_h * 60 as bigint))) as may_end_at
+                 any_value(window_end_at) + to_minutes(cast($unrecorded_stop_h * 60 as bigint))) as may_end_at,
+        any_value(cap_kw) as cap_kw
     from recon.session_intervals
     where stop_missing
     group by session_key
 ),
 
 suspects as (
+    -- ... when it could have drawn the excess at its power limit.
     select j.site_id, j.interval_start_at, list(distinct u.session_key order by u.session_key) as session_keys
     from judged as j
     inner join unrecorded_stops as u
         on u.site_id = j.site_id and u.window_start_at < j.interval_end_at and u.may_end_at > j.interval_start_at
-    where j.outside_band or j.is_conflict_culprit
+    where (j.outside_band and j.ems_ev_energy_kwh > j.band_hi_kwh
+            and j.ems_ev_energy_kwh <= j.band_hi_kwh
+                + u.cap_kw * (epoch(j.interval_end_at) - epoch(j.interval_start_at)) / 3600.0 * (1 + $conversion_loss))
+        or j.is_conflict_culprit
+    group by all
+),
+
+explainers as (
+    -- The sessions in an interval whose record, were it wrong, explains the finding: the EMS
+    -- reads more than the band, and this session at its power limit would cover the excess;
+    -- or it reads less, and this session's least share is what the band is missing. Only
+    -- these can be the root cause of the finding (evidence.may_follow_from); a session that
+    -- merely shares the interval cannot.
+    select x.site_id, x.interval_start_at, list(distinct x.session_key order by x.session_key) as session_keys
+    from session_in_interval as x
+    inner join judged as j using (site_id, interval_start_at)
+    where j.outside_band and (
+        (j.ems_ev_energy_kwh > j.band_hi_kwh
+            and j.ems_ev_energy_kwh <= j.band_hi_kwh + greatest(
+                x.cap_kw * (epoch(j.interval_end_at) - epoch(j.interval_start_at)) / 3600.0 - x.most_kwh, 0)
+                * (1 + $conversion_loss))
+        or (j.ems_ev_energy_kwh < j.band_lo_kwh and j.ems_ev_energy_kwh >= j.band_lo_kwh - x.least_kwh))
     group by all
 ),
 
@@ -121,8 +145,9 @@ interval_findings as (
             'tolerance_kwh', round(f.tolerance_kwh, 4), 'standby_kwh', round(f.standby_kwh, 4),
             'conversion_loss', $conversion_loss,
             'interval_end', f.interval_end_at, 'n_sessions', f.n_sessions, 'session_keys',
-            list_sort(list_distinct(list_concat(
-                case when f.outside_band then f.session_keys else f.conflict_sessions end,
+            case when f.outside_band then f.session_keys else f.conflict_sessions end,
+            'may_follow_from', list_sort(list_distinct(list_concat(
+                case when f.outside_band then coalesce(x.session_keys, []) else f.conflict_sessions end,
                 coalesce(u.session_keys, [])))),
             'unrecorded_stop_session_keys', coalesce(u.session_keys, []),
             'conflict_intervals', f.conflict_intervals,
@@ -145,6 +170,7 @@ interval_findings as (
     left join site_price as p using (site_id)
     left join basis as b using (site_id, interval_start_at)
     left join suspects as u using (site_id, interval_start_at)
+    left join explainers as x using (site_id, interval_start_at)
     where f.outside_band or f.is_conflict_culprit
 ),
 

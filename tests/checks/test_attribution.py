@@ -207,3 +207,28 @@ def test_an_incomplete_session_is_the_one_finding_and_its_intervals_are_info(ac)
         cause = json.loads(f["evidence"])["caused_by"]
         assert f["severity"] == "info" and cause["flag_id"] == root["flag_id"]
         assert cause["check"] == "incomplete_session" and cause["severity_before"] == "error"
+
+
+def test_a_session_finding_does_not_hide_an_interval_it_cannot_explain(ac):
+    # "nostop" never sent its stop (the connector went Available at 10:40): incomplete. In
+    # 10:15 the EMS reads nothing although both sampled sessions drew 2.5 kWh each: even an
+    # unknown "nostop" cannot explain the 2.5 kWh "b" drew. The finding stays an error.
+    ac.execute("update staging.evses set max_power_kw = 22.0")
+    add_session(ac, "nostop", site_type="microgrid", minutes=30, energy=5.0, price=0.5,
+                ocpp_stopped_at=None, backend_stopped_at=None, cdr=False, tx_overrides=NO_STOP)
+    add_samples(ac, "CP1", "NOSTOP", [(T0 + 15 * M, 1002.5), (T0 + 30 * M, 1005.0)])
+    insert(ac, "staging.ocpp_status", {"charge_point_id": "CP1", "connector_id": 1, "status": "Available",
+                                       "status_at": T0 + 40 * M})
+    add_session(ac, "b", site_type="microgrid", connector=2, minutes=30, energy=5.0, price=0.5)
+    add_samples(ac, "CP1", "B", [(T0 + 15 * M, 1002.5)], connector=2)
+    ems_series(ac, [5.0, 0.0, 0.0])
+    options = load_options()
+    for table in ("recon.session_intervals", "recon.site_intervals"):
+        build_table(ac, table, attribution_params(options))
+    build_judgement(ac, options)
+    build_flags(ac, options, RULES + COMPLETENESS)
+    assert [f["session_key"] for f in findings(ac, "incomplete_session")] == ["nostop"]
+    (f,) = findings(ac, "energy_attribution_mismatch")
+    ev = json.loads(f["evidence"])
+    assert f["interval_start"] == T0 + 15 * M and f["severity"] == "error"
+    assert ev["may_follow_from"] == [] and "caused_by" not in ev

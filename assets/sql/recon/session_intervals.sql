@@ -490,7 +490,7 @@ select
     e.rest_hi_kwh + u.trusted_kwh as session_most_kwh,
     u.session_energy_kwh,
     u.window_start_at, u.window_end_at, u.stop_missing, u.end_evidence_at,
-    u.power_limit_kw, u.power_limit_source,
+    u.power_limit_kw, u.power_limit_source, u.cap_kw,
     coalesce(u.n_samples, 0) as n_samples,
     coalesce(u.n_broken_steps, 0) as n_broken_steps,
     e.rest_h
