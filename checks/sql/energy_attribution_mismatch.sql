@@ -64,12 +64,19 @@ session_in_interval as (
 
 unrecorded_stops as (
     -- A session whose stop was never recorded may have drawn after its last sign of life,
-    -- until the first evidence that it ended (at most $unrecorded_stop_h): an interval then
-    -- may follow from it even though its bounds end earlier.
+    -- until the first evidence that it ended: an interval then may follow from it even though
+    -- its bounds end earlier. A charger that samples would have sent another sample had it
+    -- kept drawing, so its silence is bounded by its own longest gap between samples (with
+    -- three or more samples); one that never sampled, by $unrecorded_stop_h.
     select
         session_key, any_value(site_id) as site_id, any_value(window_start_at) as window_start_at,
-        coalesce(any_value(end_evidence_at),
-                 any_value(window_end_at) + to_minutes(cast($unrecorded_stop_h * 60 as bigint))) as may_end_at,
+        least(
+            any_value(end_evidence_at),
+            any_value(window_end_at) + case
+                when any_value(n_samples) >= 3 then to_seconds(cast(any_value(max_sample_gap_s) as bigint))
+                else to_minutes(cast($unrecorded_stop_h * 60 as bigint))
+            end
+        ) as may_end_at,
         any_value(cap_kw) as cap_kw
     from recon.session_intervals
     where stop_missing
@@ -90,15 +97,20 @@ suspects as (
 ),
 
 explainers as (
-    -- The sessions in an interval whose record, were it wrong, explains the finding: the EMS
-    -- reads more than the band, and this session at its power limit would cover the excess;
-    -- or it reads less, and this session's least share is what the band is missing. Only
-    -- these can be the root cause of the finding (evidence.may_follow_from); a session that
-    -- merely shares the interval cannot.
+    -- The sessions in an interval whose record is in doubt (no stop, a broken register step,
+    -- samples not trusted, no backend record) and would explain the finding were it wrong: the
+    -- EMS reads more than the band and this session at its power limit would cover the
+    -- excess, or it reads less and this session's least share is what the band is missing.
+    -- Only these can be the root cause of the finding (evidence.may_follow_from); a session
+    -- that merely shares the interval, or whose record is whole, cannot.
     select x.site_id, x.interval_start_at, list(distinct x.session_key order by x.session_key) as session_keys
     from session_in_interval as x
     inner join judged as j using (site_id, interval_start_at)
-    where j.outside_band and (
+    inner join lineage.sessions as s using (session_key)
+    where j.outside_band
+        and (x.stop_missing or x.n_broken_steps > 0 or (x.n_samples >= 3 and x.basis = 'even')
+             or s.backend_session_id is null)
+        and (
         (j.ems_ev_energy_kwh > j.band_hi_kwh
             and j.ems_ev_energy_kwh <= j.band_hi_kwh + greatest(
                 x.cap_kw * (epoch(j.interval_end_at) - epoch(j.interval_start_at)) / 3600.0 - x.most_kwh, 0)

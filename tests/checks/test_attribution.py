@@ -184,13 +184,13 @@ def test_an_unrecorded_stop_does_not_spread_energy_after_the_car_left(ac):
 
 
 def test_an_incomplete_session_is_the_one_finding_and_its_intervals_are_info(ac):
-    # Samples until 10:30, then nothing: no stop, no later evidence until the data ends 30 h
-    # later. The EMS shows the car kept charging: two intervals no recorded session explains.
+    # A start, then nothing: no sample, no stop, no backend energy, no later evidence until the
+    # data ends 30 h later. The EMS shows the car charging for an hour: four intervals no
+    # recorded session explains, all of them following from the one incomplete session.
     ac.execute("update staging.evses set max_power_kw = 22.0")
     add_session(ac, "nostop", site_type="microgrid", minutes=30, energy=5.0, price=0.5,
                 ocpp_stopped_at=None, backend_stopped_at=None, backend_energy_kwh=None, cdr=False,
-                tx_overrides=NO_STOP)
-    add_samples(ac, "CP1", "NOSTOP", [(T0 + 15 * M, 1002.5), (T0 + 30 * M, 1005.0)])
+                ocpp_energy_kwh=None, tx_overrides=NO_STOP)
     add_session(ac, "tomorrow", site_type="microgrid", connector=2, start=T0 + 30 * 60 * M, minutes=30,
                 energy=1.0)
     ems_series(ac, [2.5, 2.5, 2.5, 2.5])
@@ -202,7 +202,7 @@ def test_an_incomplete_session_is_the_one_finding_and_its_intervals_are_info(ac)
     (root,) = findings(ac, "incomplete_session")
     derived = findings(ac, "energy_attribution_mismatch")
     assert root["session_key"] == "nostop"
-    assert sorted(f["interval_start"] for f in derived) == [T0 + 30 * M, T0 + 45 * M]
+    assert sorted(f["interval_start"] for f in derived) == [T0 + k * 15 * M for k in range(4)]
     for f in derived:
         cause = json.loads(f["evidence"])["caused_by"]
         assert f["severity"] == "info" and cause["flag_id"] == root["flag_id"]

@@ -1,7 +1,8 @@
 -- recon.session_intervals: per session and fixed site interval ($interval_minutes, UTC-aligned),
 -- the least and the most energy the session can have drawn in it (least_kwh, most_kwh: what
 -- the evidence proves, used to judge) and a time-prorated point estimate (energy_kwh, for
--- analysts). One row per session x interval of its window where most_kwh > 0.
+-- analysts). One row per session x interval of its window where most_kwh > 0, and the
+-- interval it starts in.
 --
 -- What is known about a session:
 --   window: start..stop; without a recorded stop start..the backend's or CDR's stop, else the
@@ -279,6 +280,7 @@ sample_span as (
         session_key, min(seg_start_at) as first_at, max(seg_end_at) as last_at,
         count(*) + 1 as n_samples,
         count(*) filter (where not is_valid) as n_broken_steps,
+        max(epoch(seg_end_at) - epoch(seg_start_at)) as max_gap_s,
         coalesce(sum(delta_kwh) filter (where is_valid), 0) as valid_kwh
     from judged_steps
     group by session_key
@@ -321,7 +323,7 @@ windows as (
     select
         s.*, l.power_limit_kw, l.power_limit_source, l.power_limit_kw * $power_margin as cap_kw,
         t.session_key is not null as is_trusted,
-        p.n_samples, p.n_broken_steps,
+        p.n_samples, p.n_broken_steps, p.max_gap_s,
         s.stopped_at is null as stop_missing, e.ended_at as end_evidence_at,
         least(s.started_at, p.first_at) as window_start_at,
         greatest(coalesce(s.stopped_at, e.ended_at, p.last_at, s.started_at), p.last_at) as window_end_at,
@@ -493,8 +495,13 @@ select
     u.power_limit_kw, u.power_limit_source, u.cap_kw,
     coalesce(u.n_samples, 0) as n_samples,
     coalesce(u.n_broken_steps, 0) as n_broken_steps,
+    u.max_gap_s as max_sample_gap_s,
     e.rest_h
 from bounds as b
 inner join usable as u using (session_key)
 inner join rest_energy as e using (session_key)
-where b.most_kwh > 0
+-- A session that can hold energy nowhere keeps the interval it starts in, so the session and
+-- its basis stay visible (a start without a stop, samples or energy).
+qualify b.most_kwh > 0
+    or (max(b.most_kwh) over (partition by b.session_key) = 0
+        and b.interval_start_at = min(b.interval_start_at) over (partition by b.session_key))
