@@ -77,6 +77,7 @@ unrecorded_stops as (
                 else to_minutes(cast($unrecorded_stop_h * 60 as bigint))
             end
         ) as may_end_at,
+        any_value(window_end_at) as window_end_at,
         any_value(cap_kw) as cap_kw
     from recon.session_intervals
     where stop_missing
@@ -84,21 +85,23 @@ unrecorded_stops as (
 ),
 
 suspects as (
-    -- ... when it could have drawn the excess at its power limit.
+    -- ... when it could have drawn the excess at its power limit in the time after its last
+    -- sign of life that falls into the interval.
     select j.site_id, j.interval_start_at, list(distinct u.session_key order by u.session_key) as session_keys
     from judged as j
     inner join unrecorded_stops as u
-        on u.site_id = j.site_id and u.window_start_at < j.interval_end_at and u.may_end_at > j.interval_start_at
+        on u.site_id = j.site_id and u.window_end_at < j.interval_end_at and u.may_end_at > j.interval_start_at
     where (j.outside_band and j.ems_ev_energy_kwh > j.band_hi_kwh
-            and j.ems_ev_energy_kwh <= j.band_hi_kwh
-                + u.cap_kw * (epoch(j.interval_end_at) - epoch(j.interval_start_at)) / 3600.0 * (1 + $conversion_loss))
+            and j.ems_ev_energy_kwh <= j.band_hi_kwh + u.cap_kw * (1 + $conversion_loss)
+                * (epoch(least(u.may_end_at, j.interval_end_at)) - epoch(greatest(u.window_end_at, j.interval_start_at)))
+                / 3600.0)
         or j.is_conflict_culprit
     group by all
 ),
 
 explainers as (
-    -- The sessions in an interval whose record is in doubt (no stop, a broken register step,
-    -- samples not trusted, no backend record) and would explain the finding were it wrong: the
+    -- The sessions in an interval whose bounds rest on a record in doubt (a broken register
+    -- step, samples not trusted) and would explain the finding were it wrong: the
     -- EMS reads more than the band and this session at its power limit would cover the
     -- excess, or it reads less and this session's least share is what the band is missing.
     -- Only these can be the root cause of the finding (evidence.may_follow_from); a session
@@ -106,10 +109,8 @@ explainers as (
     select x.site_id, x.interval_start_at, list(distinct x.session_key order by x.session_key) as session_keys
     from session_in_interval as x
     inner join judged as j using (site_id, interval_start_at)
-    inner join lineage.sessions as s using (session_key)
     where j.outside_band
-        and (x.stop_missing or x.n_broken_steps > 0 or (x.n_samples >= 3 and x.basis = 'even')
-             or s.backend_session_id is null)
+        and (x.n_broken_steps > 0 or (x.n_samples >= 3 and x.basis = 'even'))
         and (
         (j.ems_ev_energy_kwh > j.band_hi_kwh
             and j.ems_ev_energy_kwh <= j.band_hi_kwh + greatest(
