@@ -96,3 +96,29 @@ def test_a_boot_or_data_far_beyond_any_session_ends_it(conn):
     found = run(conn)
     assert set(found) == {"booted", "old"}
     assert json.loads(found["booted"]["evidence"])["boot_at"] is not None
+
+
+def test_a_sampled_transaction_silent_while_its_charger_talks_on_has_ended(conn):
+    # Sampled every minute for 20 minutes, then nothing for 4 h while the charger sends
+    # heartbeats: it stopped, the stop was lost. Its neighbour was sampled twice only: its
+    # silence says nothing.
+    add_session(conn, "regular", site_type="fleet", connector=1, tx="T1", backend_stopped_at=None,
+                ocpp_stopped_at=None, tx_overrides=NO_STOP)
+    add_samples(conn, "CP1", "T1", [(T0 + k * M, 1000.0 + 0.1 * k) for k in range(1, 21)], connector=1)
+    add_session(conn, "sparse", site_type="fleet", connector=2, tx="T2", backend_stopped_at=None,
+                ocpp_stopped_at=None, tx_overrides=NO_STOP)
+    add_samples(conn, "CP1", "T2", [(T0 + 5 * M, 1001.0), (T0 + 20 * M, 1002.0)], connector=2)
+    for h in range(1, 5):
+        insert(conn, "staging.ocpp_frames", {"charge_point_id": "CP1", "received_at": T0 + h * 60 * M})
+    found = run(conn)
+    assert set(found) == {"regular"}
+    assert json.loads(found["regular"]["evidence"])["charger_heard_silent_until"] is not None
+
+
+def test_a_sampled_transaction_silent_with_its_charger_is_still_open(conn):
+    # The charger itself went quiet (offline, or the data ends): nothing says the session ended.
+    add_session(conn, "regular", site_type="fleet", connector=1, tx="T1", backend_stopped_at=None,
+                ocpp_stopped_at=None, tx_overrides=NO_STOP)
+    add_samples(conn, "CP1", "T1", [(T0 + k * M, 1000.0 + 0.1 * k) for k in range(1, 21)], connector=1)
+    insert(conn, "staging.ocpp_frames", {"charge_point_id": "CP1", "received_at": T0 + 60 * M})
+    assert run(conn) == {}
