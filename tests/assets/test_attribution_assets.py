@@ -192,3 +192,13 @@ def test_the_power_limit_falls_back_to_ocpi_then_to_the_samples(conn):
     build_table(conn, "recon.session_intervals", PARAMS)
     src = conn.execute("select distinct round(power_limit_kw, 2), power_limit_source from recon.session_intervals").fetchall()
     assert src == [(22.08, "OCPI max_voltage x max_amperage x phases")]
+
+
+def test_a_start_and_stop_register_alone_do_not_set_the_power_limit(conn):
+    # 6 kWh over 10 hours is 0.6 kW on average, not the EVSE's limit: without registry, OCPI
+    # or periodic samples the limit stays the default (the car may have charged in an hour).
+    conn.execute("update staging.evses set max_power_kw = null")
+    add_session(conn, "a", site_type="microgrid", minutes=600, energy=6.0)
+    build_table(conn, "recon.session_intervals", PARAMS)
+    src = conn.execute("select distinct power_limit_kw, power_limit_source from recon.session_intervals").fetchall()
+    assert src == [(PARAMS["default_max_power_kw"], "default_max_power_kw")]

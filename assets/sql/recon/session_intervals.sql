@@ -105,7 +105,8 @@ points as (
     -- A sample re-sent or echoed in the stop event is one point.
     select
         r.charge_point_id, r.transaction_id, r.sample_at, min(r.received_at) as received_at,
-        max(r.register_kwh * case when r.is_periodic then f.factor else 1.0 end) as register_kwh
+        max(r.register_kwh * case when r.is_periodic then f.factor else 1.0 end) as register_kwh,
+        bool_or(r.is_periodic) as is_periodic
     from raw_points as r
     inner join unit_factor as f using (charge_point_id, transaction_id)
     group by all
@@ -123,7 +124,7 @@ offsets as (
 
 aligned as (
     select
-        p.charge_point_id, p.transaction_id, p.register_kwh,
+        p.charge_point_id, p.transaction_id, p.register_kwh, p.is_periodic,
         case
             when p.sample_at < cast($epoch_before as timestamptz) then coalesce(p.received_at, p.sample_at)
             when abs(coalesce(o.offset_s, 0)) > $clock_offset_min_s then p.sample_at + to_seconds(o.offset_s)
@@ -156,7 +157,7 @@ monotone as (
     -- A register that dips for a sample and recovers (rollback) is read without the dip:
     -- a point below an earlier point of the same epoch is dropped, so the energy around it
     -- spreads over the whole gap instead of bunching after it.
-    select charge_point_id, transaction_id, sample_at, register_kwh, epoch
+    select charge_point_id, transaction_id, sample_at, register_kwh, epoch, is_periodic
     from epochs
     qualify register_kwh >= coalesce(max(register_kwh) over (
         partition by charge_point_id, transaction_id, epoch order by sample_at, register_kwh
@@ -166,17 +167,19 @@ monotone as (
 
 sample_power as (
     -- The highest power the session's own samples show, over gaps long enough that rounding
-    -- and clock jitter do not dominate.
+    -- and clock jitter do not dominate. Only steps that touch a periodic sample: meterStart
+    -- to meterStop alone is the session's average power, not what the EVSE can deliver.
     select charge_point_id, transaction_id, max(step_kwh / (gap_s / 3600.0)) as kw
     from (
         select
             charge_point_id, transaction_id,
             register_kwh - lag(register_kwh) over w as step_kwh,
-            epoch(sample_at) - epoch(lag(sample_at) over w) as gap_s
+            epoch(sample_at) - epoch(lag(sample_at) over w) as gap_s,
+            is_periodic or lag(is_periodic) over w as touches_sample
         from monotone
         window w as (partition by charge_point_id, transaction_id, epoch order by sample_at, register_kwh)
     )
-    where gap_s >= 300 and step_kwh > 0
+    where gap_s >= 300 and step_kwh > 0 and touches_sample
     group by all
 ),
 
