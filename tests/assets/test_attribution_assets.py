@@ -202,3 +202,12 @@ def test_a_start_and_stop_register_alone_do_not_set_the_power_limit(conn):
     build_table(conn, "recon.session_intervals", PARAMS)
     src = conn.execute("select distinct power_limit_kw, power_limit_source from recon.session_intervals").fetchall()
     assert src == [(PARAMS["default_max_power_kw"], "default_max_power_kw")]
+
+
+def test_a_stop_from_the_offline_queue_does_not_shift_the_session(conn):
+    # No samples; the stop reached the CSMS 5 h late from the charger's offline queue. Its
+    # clock is right (the start arrived at once): the session stays where it was.
+    late = {"stop_received_at": T0 + 30 * M + dt.timedelta(hours=5), "stop_from_offline_queue": True}
+    add_session(conn, "a", site_type="microgrid", minutes=30, energy=6.0, tx_overrides=late)
+    rows = bounds(conn, "a")
+    assert [r[0] for r in rows] == ["10:00", "10:15"]

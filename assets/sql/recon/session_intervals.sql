@@ -22,7 +22,7 @@
 --     else CDR, else OCPP) minus what the trusted steps hold; with no such energy it is
 --     unknown (0 .. P x rest hours). In an interval overlapping the rest by o of U hours it is
 --     at least max(0, lo - P (U - o)) and at most min(hi, P o).
--- Sample times move onto the CSMS clock when the transaction's median (received_at -
+-- Sample times move onto the CSMS clock when the transaction's least (received_at -
 -- sampled_at) exceeds $clock_offset_min_s, because the EMS meters on site time.
 with
 sess as (
@@ -113,10 +113,12 @@ points as (
 ),
 
 offsets as (
-    -- Points stamped by an unset clock (1970) say nothing about the clock's skew.
+    -- Points stamped by an unset clock (1970) say nothing about the clock's skew. The least
+    -- lag: a frame cannot arrive before it was sent, and one from the offline queue (a stop
+    -- sent hours later) only adds lag; with few samples a median would be that delay.
     select
         charge_point_id, transaction_id,
-        median(epoch(received_at) - epoch(sample_at)) as offset_s
+        min(epoch(received_at) - epoch(sample_at)) as offset_s
     from points
     where received_at is not null and sample_at >= cast($epoch_before as timestamptz)
     group by all
