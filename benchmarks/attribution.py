@@ -55,7 +55,7 @@ def site_day(n_sessions: int = 2000, seed: int = 7, faults: int = 0) -> tuple[pl
         "site_id": ["S1"] * N_INTERVALS,
         "interval_start_at": [T0 + timedelta(minutes=15 * i) for i in range(N_INTERVALS)],
         "ems_ev_energy_kwh": ems, "sessions_energy_kwh": ems,
-        "admit_lo_kwh": np.maximum(ems - tol, 0), "admit_hi_kwh": ems + tol,
+        "admit_lo_kwh": np.maximum(ems - tol, 0), "admit_hi_kwh": ems + tol, "tolerance_kwh": tol,
         "outside_band": [False] * N_INTERVALS,
     }).with_columns(pl.col("interval_start_at").cast(pl.Datetime("us", "UTC")))
     return bands, edges

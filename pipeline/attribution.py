@@ -60,7 +60,8 @@ class Conflict:
 
     intervals: tuple[int, ...]
     sessions: tuple[int, ...]
-    culprit: int                # the interval whose EMS value is farthest from the point estimate
+    culprit: int                # the interval whose EMS value is farthest from the point
+                                # estimate, in its own tolerances
     shortfall_kwh: float        # energy that cannot be placed with every interval constrained
 
 
@@ -191,7 +192,7 @@ def judge(bands, edges, max_rounds: int = 5, max_filter: int = 48):
     """Joint verdict per site interval (polars frames in, one out).
 
     ``bands``: one row per metered site interval (``site_id, interval_start_at, admit_lo_kwh,
-    admit_hi_kwh, outside_band, ems_ev_energy_kwh, sessions_energy_kwh``); ``edges``: per session
+    admit_hi_kwh, outside_band, ems_ev_energy_kwh, sessions_energy_kwh, tolerance_kwh``); ``edges``: per session
     and site interval (``site_interval_at`` null for unmetered ones) ``least_kwh, most_kwh``, with
     ``session_least_kwh, session_most_kwh``. Returns ``bands`` with ``conflict_no`` (per site, 1..),
     ``is_conflict_culprit``, ``conflict_intervals``, ``conflict_sessions`` and
@@ -232,8 +233,11 @@ def judge(bands, edges, max_rounds: int = 5, max_filter: int = 48):
             edge_i=np.array([ipos[t] for t in metered["site_interval_at"].to_list()], dtype=np.int64),
             edge_lo=metered["least_kwh"].to_numpy().astype(float),
             edge_hi=metered["most_kwh"].to_numpy().astype(float),
+            # in tolerances, so a large interval's ordinary spread does not outweigh a
+            # small interval that is off by half
             deviation=np.abs(b["ems_ev_energy_kwh"].to_numpy().astype(float)
-                             - b["sessions_energy_kwh"].to_numpy().astype(float)),
+                             - b["sessions_energy_kwh"].to_numpy().astype(float))
+            / np.maximum(b["tolerance_kwh"].to_numpy().astype(float), 1e-6),
         )
         if not len(p.edge_s):
             continue
