@@ -43,7 +43,8 @@ class Problem:
     edge_i: np.ndarray
     edge_lo: np.ndarray
     edge_hi: np.ndarray
-    deviation: np.ndarray = field(default_factory=lambda: np.zeros(0))  # |EMS - point| per interval
+    # per interval (EMS - point estimate) / tolerance: where a conflict most likely sits
+    signed_deviation: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_sessions(self) -> int:
@@ -60,20 +61,24 @@ class Conflict:
 
     intervals: tuple[int, ...]
     sessions: tuple[int, ...]
-    culprit: int                # the interval whose EMS value is farthest from the point
-                                # estimate, in its own tolerances
+    culprit: int                # the interval off furthest from its point estimate (in its own
+                                # tolerances) in the direction of the conflict
     shortfall_kwh: float        # energy that cannot be placed with every interval constrained
 
 
-def _flow(p: Problem, constrained: np.ndarray) -> tuple[int, int, csr_matrix, np.ndarray, int, int]:
-    """Build the max-flow form of the circulation; returns (flow, demand, residual, ids...)."""
+def _flow(p: Problem, constrained: np.ndarray,
+          no_floor: np.ndarray | None = None) -> tuple[int, int, csr_matrix, np.ndarray, int, int]:
+    """Build the max-flow form of the circulation; returns (flow, demand, residual, ids...).
+
+    ``no_floor`` marks constrained intervals whose lower bound is dropped (upper kept)."""
     ns, ni = p.n_sessions, p.n_intervals
     ss, st, src, snk = 0, 1, 2, 3
     sess = 4 + np.arange(ns)
     ivl = 4 + ns + np.arange(ni)
     n = 4 + ns + ni
     # lower bounds round down, upper bounds up: rounding never makes a feasible case infeasible
-    lo_i = np.where(constrained, np.floor(p.lo * WH), 0).astype(np.int64)
+    floor = constrained if no_floor is None else constrained & ~no_floor
+    lo_i = np.where(floor, np.floor(p.lo * WH), 0).astype(np.int64)
     hi_i = np.where(constrained, np.ceil(p.hi * WH), INF).astype(np.int64)
     hi_i = np.maximum(hi_i, lo_i)
     u = np.concatenate([np.full(ns, src), sess[p.edge_s], sess, ivl, [snk]])
@@ -101,10 +106,10 @@ def _flow(p: Problem, constrained: np.ndarray) -> tuple[int, int, csr_matrix, np
     return res.flow_value, demand, (graph - res.flow).tocsr(), ivl, snk, ss
 
 
-def feasible(p: Problem, constrained: np.ndarray | None = None) -> bool:
+def feasible(p: Problem, constrained: np.ndarray | None = None, no_floor: np.ndarray | None = None) -> bool:
     if constrained is None:
         constrained = np.ones(p.n_intervals, dtype=bool)
-    flow, demand, *_ = _flow(p, constrained)
+    flow, demand, *_ = _flow(p, constrained, no_floor)
     return flow >= demand
 
 
@@ -142,8 +147,12 @@ def find_conflicts(p: Problem, relaxed: np.ndarray | None = None, max_rounds: in
                 if feasible(p, core):
                     core[i] = True
         members = np.flatnonzero(core)
-        dev = p.deviation if len(p.deviation) == p.n_intervals else np.zeros(p.n_intervals)
-        culprit = int(members[np.argmax(dev[members])])
+        # Which way the readings are off: if the set is satisfiable once its readings may be
+        # lower than metered, the site meter read more than the sessions can have drawn; the
+        # culprit is then the reading most above its estimate, else the one most below.
+        too_high = feasible(p, core, no_floor=core)
+        signed = p.signed_deviation if len(p.signed_deviation) == p.n_intervals else np.zeros(p.n_intervals)
+        culprit = int(members[np.argmax(signed[members] if too_high else -signed[members])])
         sessions = np.unique(p.edge_s[np.isin(p.edge_i, members)])
         conflicts.append(Conflict(tuple(int(i) for i in members), tuple(int(s) for s in sessions),
                                   culprit, float(shortfall)))
@@ -180,7 +189,7 @@ def solve_site(p: Problem, relaxed: np.ndarray, **kw) -> list[Conflict]:
             e_lo=p.e_lo[sidx], e_hi=p.e_hi[sidx], free_lo=p.free_lo[sidx], free_hi=p.free_hi[sidx],
             lo=p.lo[iidx], hi=p.hi[iidx], edge_s=smap[p.edge_s[emask]], edge_i=imap[p.edge_i[emask]],
             edge_lo=p.edge_lo[emask], edge_hi=p.edge_hi[emask],
-            deviation=p.deviation[iidx] if len(p.deviation) else np.zeros(len(iidx)),
+            signed_deviation=p.signed_deviation[iidx] if len(p.signed_deviation) else np.zeros(len(iidx)),
         )
         for c in find_conflicts(sub, relaxed[iidx], **kw):
             out.append(Conflict(tuple(int(iidx[i]) for i in c.intervals), tuple(int(sidx[s]) for s in c.sessions),
@@ -235,8 +244,8 @@ def judge(bands, edges, max_rounds: int = 5, max_filter: int = 48):
             edge_hi=metered["most_kwh"].to_numpy().astype(float),
             # in tolerances, so a large interval's ordinary spread does not outweigh a
             # small interval that is off by half
-            deviation=np.abs(b["ems_ev_energy_kwh"].to_numpy().astype(float)
-                             - b["sessions_energy_kwh"].to_numpy().astype(float))
+            signed_deviation=(b["ems_ev_energy_kwh"].to_numpy().astype(float)
+                              - b["sessions_energy_kwh"].to_numpy().astype(float))
             / np.maximum(b["tolerance_kwh"].to_numpy().astype(float), 1e-6),
         )
         if not len(p.edge_s):

@@ -11,7 +11,7 @@
 --   joint: every interval on its own is possible, but the sessions' energies cannot be laid
 --     out so that all of a site's intervals match at once (a max-flow feasibility test). One
 --     finding per irreducible conflicting set, at its interval farthest from the point
---     estimate (in its own tolerances), naming all intervals and sessions of the set.
+--     estimate (in its own tolerances) in the conflict's direction, naming all intervals and sessions of the set.
 -- Session findings (interval_start null): a single session is implicated when it carries
 -- at least $session_share of the point estimate in $session_min_intervals or more
 -- outside-band intervals, all off in the same direction, and those are at least

@@ -211,3 +211,17 @@ def test_a_stop_from_the_offline_queue_does_not_shift_the_session(conn):
     add_session(conn, "a", site_type="microgrid", minutes=30, energy=6.0, tx_overrides=late)
     rows = bounds(conn, "a")
     assert [r[0] for r in rows] == ["10:00", "10:15"]
+
+
+def test_a_transaction_without_stop_or_billed_energy_has_unknown_energy(conn):
+    # No stop, no samples, no backend or CDR energy; the next transaction on the connector
+    # starts at 11:00. Its lineage energy (0: no meterStop) is no evidence: it may have drawn
+    # anything its EVSE could deliver until then.
+    add_session(conn, "a", site_type="microgrid", minutes=30, energy=0.0, ocpp_stopped_at=None,
+                backend_stopped_at=None, backend_energy_kwh=None, cdr=False,
+                tx_overrides={"has_stop": False, "stopped_at": None, "stop_received_at": None,
+                              "meter_stop_kwh": None, "energy_kwh": 0.0})
+    add_session(conn, "next", site_type="microgrid", start=T0 + 60 * M, minutes=15, energy=1.0, tx="N")
+    rows = bounds(conn, "a")
+    assert [r[0] for r in rows] == ["10:00", "10:15", "10:30", "10:45"]
+    assert all(r[1] == 0.0 and r[2] == pytest.approx(22 * 1.25 / 4, abs=0.001) for r in rows)

@@ -11,7 +11,7 @@ def one_session(ems, energy=3.0, most=3.0, tol=0.2):
     return Problem(
         e_lo=np.array([energy]), e_hi=np.array([energy]), free_lo=np.zeros(1), free_hi=np.zeros(1),
         lo=np.maximum(ems - tol, 0), hi=ems + tol, edge_s=np.zeros(n, dtype=int), edge_i=np.arange(n),
-        edge_lo=np.zeros(n), edge_hi=np.full(n, most), deviation=np.abs(ems - energy / n),
+        edge_lo=np.zeros(n), edge_hi=np.full(n, most), signed_deviation=(ems - energy / n) / tol,
     )
 
 
@@ -50,7 +50,17 @@ def test_independent_groups_are_solved_apart():
         e_lo=np.array([1.0, 3.0]), e_hi=np.array([1.0, 3.0]), free_lo=np.zeros(2), free_hi=np.zeros(2),
         lo=np.array([0.8, 0.0, 0.0]), hi=np.array([1.2, 0.2, 0.2]),
         edge_s=np.array([0, 1, 1]), edge_i=np.array([0, 1, 2]), edge_lo=np.zeros(3), edge_hi=np.array([1.0, 3.0, 3.0]),
-        deviation=np.array([0.0, 1.5, 1.5]),
+        signed_deviation=np.array([0.0, -7.5, -7.5]),
     )
     (c,) = solve_site(p, np.zeros(3, dtype=bool))
     assert c.intervals == (1, 2) and c.sessions == (1,)
+
+
+def test_the_culprit_is_the_reading_off_in_the_direction_of_the_conflict():
+    # 3 kWh in a 4-interval window; readings 0.9, 0.9, 2.4 (sum 4.2): too much was metered.
+    # The largest reading above its estimate (0.75) is the culprit.
+    (c,) = find_conflicts(one_session([0.9, 0.9, 2.4, 0.0]), max_rounds=1)
+    assert c.culprit == 2
+    # Nothing metered where the session must have drawn: the reading most below its estimate.
+    (c,) = find_conflicts(one_session([0.0, 0.2, 0.2, 0.2], energy=3.0), max_rounds=1)
+    assert c.culprit == 0

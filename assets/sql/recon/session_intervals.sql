@@ -33,9 +33,12 @@ sess as (
         coalesce(s.ocpp_stopped_at, s.backend_stopped_at, s.cdr_stopped_at) as stopped_at,
         -- The backend first: it is what the session was billed on and it does not depend on
         -- the charger's register, which is what may be broken here.
+        -- A transaction without a stop has no energy yet: its register delta so far is a
+        -- floor, not the energy (unknown: the samples and the window bound it).
         coalesce(
             s.backend_energy_kwh, s.cdr_energy_kwh,
-            case when s.ocpp_energy_kwh between 0 and 10000 then s.ocpp_energy_kwh end
+            case when s.ocpp_stopped_at is not null and s.ocpp_energy_kwh between 0 and 10000
+                then s.ocpp_energy_kwh end
         ) as session_energy_kwh,
         s.backend_energy_kwh
     from lineage.sessions as s
