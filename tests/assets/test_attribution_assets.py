@@ -225,3 +225,17 @@ def test_a_transaction_without_stop_or_billed_energy_has_unknown_energy(conn):
     rows = bounds(conn, "a")
     assert [r[0] for r in rows] == ["10:00", "10:15", "10:30", "10:45"]
     assert all(r[1] == 0.0 and r[2] == pytest.approx(22 * 1.25 / 4, abs=0.001) for r in rows)
+
+
+def test_a_sampled_session_without_stop_ends_within_its_own_sample_gap(conn):
+    # Sampled every 5 minutes until 10:30, then silent; the connector says Available at 14:00.
+    # Had it kept drawing, the charger would have sent more samples: it ends by 10:35.
+    add_session(conn, "a", site_type="microgrid", minutes=30, energy=0.0, ocpp_stopped_at=None,
+                backend_stopped_at=None, backend_energy_kwh=None, cdr=False,
+                tx_overrides={"has_stop": False, "stopped_at": None, "stop_received_at": None,
+                              "meter_stop_kwh": None, "energy_kwh": 0.0})
+    add_samples(conn, "CP1", "A", [(T0 + k * 5 * M, 1000.0 + 0.5 * k) for k in range(1, 7)])
+    conn.execute("insert into staging.ocpp_status values ('CP1', 1, 'Available', $t)", {"t": T0 + 240 * M})
+    rows = bounds(conn, "a")
+    assert [r[0] for r in rows] == ["10:00", "10:15", "10:30"]
+    assert rows[2][2] == pytest.approx(22 * 1.25 * 5 / 60, abs=0.001)  # at most 5 minutes of it

@@ -7,7 +7,8 @@
 -- What is known about a session:
 --   window: start..stop; without a recorded stop start..the backend's or CDR's stop, else the
 --     first evidence that it ended (a later transaction on the connector, the connector
---     Available/Finishing, a boot of the charger), else its last sample.
+--     Available/Finishing, a boot of the charger), else its last sample; a sampled session
+--     ends at the latest one of its own longest sample gaps after its last sample.
 --   power limit (power_limit_kw, power_limit_source): registry max_power_kw, else the OCPI
 --     connector's max_electric_power, else its voltage x amperage x phases, else the highest
 --     power the session's own samples show, else $default_max_power_kw. Bounds use it x
@@ -334,7 +335,12 @@ windows as (
         p.n_samples, p.n_broken_steps, p.max_gap_s,
         s.stopped_at is null as stop_missing, e.ended_at as end_evidence_at,
         least(s.started_at, p.first_at) as window_start_at,
-        greatest(coalesce(s.stopped_at, e.ended_at, p.last_at, s.started_at), p.last_at) as window_end_at,
+        greatest(coalesce(
+            s.stopped_at,
+            -- A charger that samples would have sent another sample had it kept drawing: a
+            -- stopless session it sampled ends within its own longest gap after the last one.
+            case when p.n_samples >= 3 then least(e.ended_at, p.last_at + to_seconds(cast(p.max_gap_s as bigint))) end,
+            e.ended_at, p.last_at, s.started_at), p.last_at) as window_end_at,
         case when t.session_key is not null then p.valid_kwh else 0 end as trusted_kwh
     from sess as s
     inner join limits as l using (session_key)
