@@ -3,8 +3,8 @@
 -- assets/attribution.py, pipeline/attribution.py).
 --
 -- Interval findings (session_key null, site_id + interval_start set):
---   outside_band: the EMS value lies outside [sessions least - tolerance, sessions most x
---     (1 + conversion loss) + standby + tolerance]: what the sessions in it can have drawn at
+--   outside_band: the EMS value lies outside [sessions least - tolerance, sessions most +
+--     conversion loss x most of DC sessions + standby + tolerance]: what the sessions in it can have drawn at
 --     their power limits, within the samples' gaps (recon.session_intervals). A session with
 --     no samples can have drawn anywhere in its window, so hours of idle plugged-in time
 --     never show here.
@@ -156,7 +156,7 @@ interval_findings as (
             'difference_kwh', round(f.ems_ev_energy_kwh - f.sessions_energy_kwh, 4),
             'outside_kwh', round(f.outside_kwh, 4),
             'tolerance_kwh', round(f.tolerance_kwh, 4), 'standby_kwh', round(f.standby_kwh, 4),
-            'conversion_loss', $conversion_loss,
+            'conversion_loss', $conversion_loss, 'dc_most_kwh', round(f.sessions_most_dc_kwh, 4),
             'interval_end', f.interval_end_at, 'n_sessions', f.n_sessions, 'session_keys',
             case when f.outside_band then f.session_keys else f.conflict_sessions end,
             'may_follow_from', list_sort(list_distinct(list_concat(

@@ -59,8 +59,8 @@ def test_one_interval_off_is_an_interval_finding(conn):
     (f,) = run(conn)
     assert f["session_key"] is None and f["site_id"] == "S1"
     assert f["interval_start"] == T0 + 15 * M and f["severity"] == "error"
-    # 8 kWh against at most 5 x 1.08 (conversion loss) + 0.025 (standby of 2 EVSEs): 2.575 kWh x 0.50
-    assert float(f["money_at_risk"]) == pytest.approx(1.2875)
+    # 8 kWh against at most 5 + 0.025 (standby of 2 EVSEs; AC: no conversion loss): 2.975 kWh x 0.50
+    assert float(f["money_at_risk"]) == pytest.approx(1.4875)
 
 
 def test_energy_nobody_accounts_for_is_flagged(conn):
@@ -232,3 +232,14 @@ def test_a_session_finding_does_not_hide_an_interval_it_cannot_explain(ac):
     ev = json.loads(f["evidence"])
     assert f["interval_start"] == T0 + 15 * M and f["severity"] == "error"
     assert ev["may_follow_from"] == [] and "caused_by" not in ev
+
+
+@pytest.mark.parametrize(("max_power_kw", "flagged"), [(22.0, True), (150.0, False)])
+def test_only_dc_chargers_draw_more_than_they_deliver(conn, max_power_kw, flagged):
+    # 5.35 kWh metered for 5 kWh delivered: a DC charger's conversion loss (up to 8 %), but
+    # more than an AC EVSE, whose meter sees the same AC as the site meter, can account for.
+    conn.execute("update staging.evses set max_power_kw = $p", {"p": max_power_kw})
+    for k, kwh in enumerate((5.0, 5.5, 5.0, 5.0)):
+        add_ems(conn, "S1", T0 + k * 15 * M, kwh)
+    found = run(conn)
+    assert [f["interval_start"] for f in found] == ([T0 + 15 * M] if flagged else [])

@@ -3,11 +3,12 @@
 -- energy the EMS value admits.
 --   tolerance: max($abs_kwh, $rel x the larger of EMS and point estimate): site meters (CT
 --     clamps) are good to ~2 %, interval boundaries blur.
---   The site meter sees more than the sessions deliver: conversion loss (up to
---     $conversion_loss of the energy, DC) and the chargers' standby draw
+--   The site meter sees more than the sessions deliver: the conversion loss of DC chargers
+--     (up to $conversion_loss of what they deliver) and the chargers' standby draw
 --     ($standby_kw_per_evse per registered EVSE), so the band's top is widened by both.
---   Band: [sessions least - tolerance, sessions most x (1 + loss) + standby + tolerance].
---   Admitted session total (the joint test): [(EMS - tolerance - standby) / (1 + loss), EMS + tolerance].
+--   Band: [sessions least - tolerance, sessions most + loss x most of DC sessions + standby + tolerance].
+--   Admitted session total (the joint test): [EMS - tolerance - standby - loss x most of DC
+--     sessions, EMS + tolerance].
 with
 i as (
     select
@@ -21,20 +22,21 @@ i as (
 
 select
     site_id, site_type, interval_start_at, interval_end_at, ems_ev_energy_kwh, ems_basis,
-    sessions_energy_kwh, sessions_least_kwh, sessions_most_kwh, sessions_even_kwh,
+    sessions_energy_kwh, sessions_least_kwh, sessions_most_kwh, sessions_most_dc_kwh, sessions_even_kwh,
     n_sessions, session_keys, tolerance_kwh, standby_kwh,
     sessions_least_kwh - tolerance_kwh as band_lo_kwh,
-    sessions_most_kwh * (1 + $conversion_loss) + standby_kwh + tolerance_kwh as band_hi_kwh,
-    greatest((ems_ev_energy_kwh - tolerance_kwh - standby_kwh) / (1 + $conversion_loss), 0) as admit_lo_kwh,
+    sessions_most_kwh + $conversion_loss * sessions_most_dc_kwh + standby_kwh + tolerance_kwh as band_hi_kwh,
+    greatest(ems_ev_energy_kwh - tolerance_kwh - standby_kwh - $conversion_loss * sessions_most_dc_kwh, 0)
+        as admit_lo_kwh,
     ems_ev_energy_kwh + tolerance_kwh as admit_hi_kwh,
     ems_ev_energy_kwh < sessions_least_kwh - tolerance_kwh
-        or ems_ev_energy_kwh > sessions_most_kwh * (1 + $conversion_loss) + standby_kwh + tolerance_kwh
+        or ems_ev_energy_kwh > sessions_most_kwh + $conversion_loss * sessions_most_dc_kwh + standby_kwh + tolerance_kwh
         as outside_band,
     -- how far the EMS value lies outside the band without tolerance: the energy in dispute
     case
         when ems_ev_energy_kwh < sessions_least_kwh then sessions_least_kwh - ems_ev_energy_kwh
-        when ems_ev_energy_kwh > sessions_most_kwh * (1 + $conversion_loss) + standby_kwh
-            then ems_ev_energy_kwh - sessions_most_kwh * (1 + $conversion_loss) - standby_kwh
+        when ems_ev_energy_kwh > sessions_most_kwh + $conversion_loss * sessions_most_dc_kwh + standby_kwh
+            then ems_ev_energy_kwh - sessions_most_kwh - $conversion_loss * sessions_most_dc_kwh - standby_kwh
         else 0
     end as outside_kwh
 from i

@@ -201,7 +201,8 @@ ocpi as (
         evse_uid,
         max(c.max_electric_power) / 1000.0 as kw,
         max(c.max_voltage * c.max_amperage * case when c.power_type = 'AC_3_PHASE' then 3 else 1 end) / 1000.0
-            as via_kw
+            as via_kw,
+        bool_or(c.power_type = 'DC') as is_dc
     from (
         select evse_uid, unnest(from_json(connectors,
             '[{"max_electric_power":"DOUBLE","max_voltage":"DOUBLE","max_amperage":"DOUBLE","power_type":"VARCHAR"}]'
@@ -222,7 +223,12 @@ limits as (
             when nullif(o.via_kw, 0) is not null then 'OCPI max_voltage x max_amperage x phases'
             when p.kw is not null then 'highest power in its own samples'
             else 'default_max_power_kw'
-        end as power_limit_source
+        end as power_limit_source,
+        -- Only a DC charger converts (the site meter sees its losses); an AC EVSE's meter
+        -- measures the same AC the site meter does. Above 43.5 kW (AC's 63 A x 400 V x 3)
+        -- an EVSE is DC whatever the registry says.
+        coalesce(o.is_dc, false)
+            or coalesce(r.kw, nullif(o.kw, 0), nullif(o.via_kw, 0), p.kw, 0) > 43.5 as is_dc
     from sess as s
     left join registry as r on r.charge_point_id = s.charge_point_id and r.connector_id = s.connector_id
     left join ocpi as o on o.evse_uid = s.evse_uid
@@ -330,7 +336,7 @@ ended as (
 
 windows as (
     select
-        s.*, l.power_limit_kw, l.power_limit_source, l.power_limit_kw * $power_margin as cap_kw,
+        s.*, l.power_limit_kw, l.power_limit_source, l.is_dc, l.power_limit_kw * $power_margin as cap_kw,
         t.session_key is not null as is_trusted,
         p.n_samples, p.n_broken_steps, p.max_gap_s,
         s.stopped_at is null as stop_missing, e.ended_at as end_evidence_at,
@@ -506,7 +512,7 @@ select
     e.rest_hi_kwh + u.trusted_kwh as session_most_kwh,
     u.session_energy_kwh,
     u.window_start_at, u.window_end_at, u.stop_missing, u.end_evidence_at,
-    u.power_limit_kw, u.power_limit_source, u.cap_kw,
+    u.power_limit_kw, u.power_limit_source, u.cap_kw, u.is_dc,
     coalesce(u.n_samples, 0) as n_samples,
     coalesce(u.n_broken_steps, 0) as n_broken_steps,
     u.max_gap_s as max_sample_gap_s,

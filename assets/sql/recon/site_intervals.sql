@@ -62,6 +62,7 @@ sessions as (
         sum(si.energy_kwh) as sessions_energy_kwh,
         sum(si.least_kwh) as sessions_least_kwh,
         sum(si.most_kwh) as sessions_most_kwh,
+        coalesce(sum(si.most_kwh) filter (where si.is_dc), 0) as sessions_most_dc_kwh,
         sum(si.rest_kwh) as sessions_even_kwh,
         count(distinct si.session_key) as n_sessions,
         list(distinct si.session_key order by si.session_key) as session_keys
@@ -89,6 +90,7 @@ select
     coalesce(s.sessions_even_kwh, 0) as sessions_even_kwh,
     coalesce(s.sessions_least_kwh, 0) as sessions_least_kwh,
     coalesce(s.sessions_most_kwh, 0) as sessions_most_kwh,
+    coalesce(s.sessions_most_dc_kwh, 0) as sessions_most_dc_kwh,
     coalesce(n.n_evses, 0) as n_evses,
     e.ems_ev_energy_kwh - coalesce(s.sessions_energy_kwh, 0) as difference_kwh,
     coalesce(s.n_sessions, 0) as n_sessions,
