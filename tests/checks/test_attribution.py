@@ -8,6 +8,7 @@ import pytest
 from assets.attribution import attribution_params, build_judgement
 from checks.attribution import RULES
 from checks.completeness import RULES as COMPLETENESS
+from checks.meter import RULES as METER
 from pipeline.config import load_options
 from pipeline.flags import build_flags
 from pipeline.sql import build_table
@@ -243,3 +244,25 @@ def test_only_dc_chargers_draw_more_than_they_deliver(conn, max_power_kw, flagge
         add_ems(conn, "S1", T0 + k * 15 * M, kwh)
     found = run(conn)
     assert [f["interval_start"] for f in found] == ([T0 + 15 * M] if flagged else [])
+
+
+def test_an_interval_a_broken_meter_explains_follows_from_its_meter_anomaly(ac):
+    # The register resets between 10:15 and 10:30 (10:30 reads 0): that step is unknown, the
+    # backend's 10 kWh put 2.5 kWh there. The EMS reads 6 kWh in 10:15: possible had the
+    # register been wrong, so the interval follows from the session's meter_anomaly finding.
+    ac.execute("update staging.evses set max_power_kw = 22.0")
+    add_session(ac, "reset", site_type="microgrid", minutes=60, energy=10.0, price=0.5,
+                tx_overrides={"meter_stop_kwh": 5.0, "energy_kwh": -995.0,
+                              "anomalies": ["register_reset", "negative_energy"]})
+    add_samples(ac, "CP1", "RESET", [(T0 + 15 * M, 1002.5), (T0 + 30 * M, 0.0), (T0 + 45 * M, 2.5)])
+    ems_series(ac, [2.5, 6.0, 2.5, 2.5])
+    options = load_options()
+    for table in ("recon.session_intervals", "recon.site_intervals"):
+        build_table(ac, table, attribution_params(options))
+    build_judgement(ac, options)
+    build_flags(ac, options, RULES + METER)
+    (root,) = findings(ac, "meter_anomaly")
+    (f,) = findings(ac, "energy_attribution_mismatch")
+    ev = json.loads(f["evidence"])
+    assert f["interval_start"] == T0 + 15 * M and f["severity"] == "info"
+    assert ev["may_follow_from"] == ["reset"] and ev["caused_by"]["flag_id"] == root["flag_id"]
