@@ -14,6 +14,7 @@ from pipeline.resources import LandingResource, WarehouseResource
 UPSTREAM = [
     "lineage_sessions", "lineage_transactions", "stg_ems_intervals", "stg_ocpp_meter_values",
     "stg_tariff_versions", "recon_session_prices", "recon_charger_clock", "recon_site_intervals",
+    "recon_attribution_judgement",
     # location, token, authorization and capability rules
     "recon_status_timeline", "stg_location_evse_status", "stg_tokens", "stg_ocpp_authorizations",
     "stg_ocpp_calls", "stg_ocpp_transaction_events", "stg_evses", "stg_sites", "stg_cdrs",

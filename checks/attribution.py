@@ -1,7 +1,8 @@
 """Energy attribution failure class: site EMS intervals against the sessions in them.
 
-Belongs here: the ``energy_attribution_mismatch`` rule. The intervals it compares are built
-by ``assets/attribution.py`` (``recon.session_intervals``, ``recon.site_intervals``).
+Belongs here: the ``energy_attribution_mismatch`` rule. The bands and the joint verdict it
+reads are built by ``assets/attribution.py`` (``recon.session_intervals``,
+``recon.site_intervals``, ``recon.attribution_judgement``).
 """
 
 from pipeline.flags import FlagRule
@@ -9,7 +10,10 @@ from pipeline.flags import FlagRule
 RULES = [
     FlagRule(
         check="energy_attribution_mismatch",
-        requires=("recon.site_intervals", "recon.session_intervals", "lineage.sessions"),
-        description="the site EMS measured a different EV energy for an interval than its sessions add up to",
+        requires=("recon.attribution_judgement", "recon.session_intervals", "lineage.sessions"),
+        description="the site EMS measured an EV energy for an interval that no distribution of its sessions explains",
+        # A session whose record is broken makes its intervals' bounds wrong: the interval
+        # follows from the session finding (one root cause, one finding).
+        caused_by=("incomplete_session", "meter_anomaly", "missing_backend_session"),
     ),
 ]

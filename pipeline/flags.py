@@ -12,6 +12,12 @@ The framework owns what every check shares, so a rule's SQL only says what is wr
 - tolerances: every other key of ``[checks.<name>]`` is bound as ``$<key>``.
 - ``flag_id``: a stable identity (check + subject + interval), so the review queue can
   follow a finding across reruns.
+- one root cause, one finding: a rule declares which session findings its own findings may
+  follow from (``caused_by``). After every rule ran, a finding whose session (``session_key``,
+  or one of ``evidence.may_follow_from``: the sessions whose record, were it wrong, explains
+  the finding) carries such a root finding is kept at ``info`` with
+  ``evidence.caused_by`` naming the root (its ``flag_id`` and check) and the severity it
+  would have had; set-based, once, for every rule.
 """
 
 from __future__ import annotations
@@ -60,6 +66,8 @@ class FlagRule:
     description : one line for the Dagster UI and docs.
     params : optional function of the options returning extra bound parameters that are not
         tolerances (e.g. the token hash key, a mapping table), so rules never format values.
+    caused_by : checks whose session findings explain this rule's findings on the same
+        session(s); such findings are demoted to ``info`` with ``evidence.caused_by``.
     """
 
     check: str
@@ -69,6 +77,7 @@ class FlagRule:
     blocking: bool = False
     description: str = ""
     params: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    caused_by: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.sql:
@@ -153,6 +162,49 @@ def run_rule(conn: duckdb.DuckDBPyConnection, rule: FlagRule, options: dict[str,
     return after - before
 
 
+# A derived finding's sessions: its own, or the ones its evidence says it may follow from.
+ROOT_CAUSES_SQL = """
+update recon.flags as d
+set severity = 'info',
+    evidence = json_merge_patch(d.evidence, json_object('caused_by', c.cause))
+from (
+    select
+        x.flag_id,
+        arg_min(json_object('flag_id', r.flag_id, 'check', r."check", 'session_key', r.session_key,
+                            'severity_before', x.severity), r.flag_id) as cause
+    from (
+        select flag_id, severity, session_key as subject
+        from recon.flags where "check" = $check and session_key is not null
+        union all
+        select flag_id, severity,
+            unnest(coalesce(try_cast(json_extract(evidence, '$.may_follow_from') as varchar[]), [])) as subject
+        from recon.flags where "check" = $check
+    ) as x
+    inner join recon.flags as r on r.session_key = x.subject
+    where list_contains($roots, r."check") and r.flag_id <> x.flag_id
+    group by x.flag_id
+) as c
+where d.flag_id = c.flag_id and d."check" = $check
+"""
+
+
+def apply_root_causes(conn: duckdb.DuckDBPyConnection, rules: Iterable[FlagRule]) -> dict[str, int]:
+    """Demote findings that follow from a root session finding; how many per check."""
+    demoted: dict[str, int] = {}
+    for rule in rules:
+        if not rule.caused_by:
+            continue
+        before = conn.execute(
+            """select count(*) from recon.flags where "check" = $c and evidence ->> '$.caused_by' is not null""",
+            {"c": rule.check}).fetchone()[0]
+        execute(conn, ROOT_CAUSES_SQL, {"check": rule.check, "roots": list(rule.caused_by)})
+        after = conn.execute(
+            """select count(*) from recon.flags where "check" = $c and evidence ->> '$.caused_by' is not null""",
+            {"c": rule.check}).fetchone()[0]
+        demoted[rule.check] = after - before
+    return demoted
+
+
 def build_flags(
     conn: duckdb.DuckDBPyConnection, options: dict[str, Any], rules: Iterable[FlagRule] | None = None
 ) -> dict[str, int]:
@@ -165,6 +217,7 @@ def build_flags(
         conn.execute("delete from recon.flags")
         for rule in rules:
             counts[rule.check] = run_rule(conn, rule, options)
+        apply_root_causes(conn, rules)
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")

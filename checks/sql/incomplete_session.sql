@@ -1,9 +1,14 @@
 -- incomplete_session: the charger's record of a transaction is not whole.
---   no_stop: a start and no stop, once the session is over: the backend has a stop, a
---     later transaction started on the same connector, or the transaction has been silent
---     (no start, no meter value) for $silent_h before the latest OCPP frame of the data. A
---     running session reports meter values every few minutes; one silent for hours is not
---     running. (The backend row of such a session usually still says ACTIVE.)
+--   no_stop: a start and no stop, once evidence shows the session is over: the backend has a
+--     stop, a later transaction started on the same connector, the connector reported
+--     Available or Finishing after the session's last sign of life (start or meter value),
+--     the charger booted after it, or the data reaches more than $max_session_h beyond it.
+--     Silence alone is no evidence: many chargers send no MeterValues at all, and a car
+--     stays plugged in for hours after it is full. Only a transaction the charger sampled
+--     regularly (>= $silence_min_samples samples) that then went silent for more than
+--     max($silence_min_h, $silence_gaps x its own median sampling interval) while the
+--     charger kept talking to the CSMS (heartbeats, other frames) has ended by its silence.
+--     (The backend row of such a session usually still says ACTIVE.)
 --   stop_from_offline_queue: the stop reached the CSMS only from the charger's offline
 --     queue (lineage.transactions.stop_from_offline_queue), long after it happened.
 --   interrupted: the stop reason is one of $interrupt_reasons (power loss, emergency stop,
@@ -12,8 +17,23 @@
 -- incomplete record; 0 when neither exists.
 with
 activity as (
-    select charge_point_id, transaction_id, max(received_at) as last_received_at
-    from staging.ocpp_meter_values
+    select
+        charge_point_id, transaction_id, max(received_at) as last_received_at,
+        count(*) as n_samples, median(gap_s) as median_gap_s
+    from (
+        select
+            charge_point_id, transaction_id, received_at,
+            epoch(received_at) - epoch(lag(received_at) over (
+                partition by charge_point_id, transaction_id order by received_at)) as gap_s
+        from staging.ocpp_meter_values
+        where transaction_id is not null
+    )
+    group by all
+),
+
+heard as (
+    select charge_point_id, max(received_at) as last_heard_at
+    from staging.ocpp_frames
     group by all
 ),
 
@@ -32,6 +52,7 @@ tx as (
         t.connector_id, t.has_start, t.has_stop, t.started_at, t.stopped_at, t.start_received_at,
         t.stop_received_at, t.stop_reason, t.stop_from_offline_queue,
         greatest(t.start_received_at, a.last_received_at) as last_activity_at,
+        coalesce(a.n_samples, 0) as n_samples, a.median_gap_s,
         exists (
             select 1 from lineage.transactions as n
             where n.charge_point_id = t.charge_point_id and n.connector_id = t.connector_id
@@ -44,21 +65,46 @@ tx as (
         on a.charge_point_id = t.charge_point_id and a.transaction_id = t.transaction_id
 ),
 
+ended as (
+    -- Only for transactions without a stop: what the charger said after their last sign of life.
+    select
+        tx.session_key,
+        (select min(st.status_at) from staging.ocpp_status as st
+         where st.charge_point_id = tx.charge_point_id and st.connector_id = tx.connector_id
+            and st.status in ('Available', 'Finishing') and st.status_at > tx.last_activity_at) as idle_status_at,
+        (select min(b.requested_at) from staging.ocpp_boots as b
+         where b.charge_point_id = tx.charge_point_id and b.action = 'BootNotification'
+            and b.requested_at > tx.last_activity_at) as boot_at,
+        -- a regularly sampled transaction, silent while its charger kept talking
+        case when tx.n_samples >= $silence_min_samples
+                and h.last_heard_at > tx.last_activity_at + to_seconds(cast(greatest(
+                    $silence_min_h * 3600, $silence_gaps * coalesce(tx.median_gap_s, 0)) as bigint))
+            then h.last_heard_at end as heard_silent_until
+    from tx
+    left join heard as h using (charge_point_id)
+    where tx.has_start and not tx.has_stop
+),
+
 reasons as (
     select
         tx.*,
+        e.idle_status_at, e.boot_at, e.heard_silent_until,
         d.at as data_end_at,
         list_filter([
             case
                 when has_start and not has_stop
                     and (backend_stopped_at is not null or later_transaction
-                         or last_activity_at < d.at - to_minutes(cast($silent_h * 60 as bigint)))
+                         or e.idle_status_at is not null or e.boot_at is not null
+                         or e.heard_silent_until is not null
+                         or last_activity_at < d.at - to_minutes(cast($max_session_h * 60 as bigint)))
                     then 'no_stop'
             end,
             case when has_stop and stop_from_offline_queue then 'stop_from_offline_queue' end,
             case when has_stop and list_contains($interrupt_reasons, stop_reason) then 'interrupted' end
         ], lambda r: r is not null) as found_reasons,
-    from tx, data_end as d
+    from tx
+    cross join data_end as d
+    left join ended as e using (session_key)
 )
 
 select
@@ -73,7 +119,10 @@ select
         'started_at', started_at, 'stopped_at', stopped_at, 'stop_received_at', stop_received_at,
         'stop_reason', stop_reason, 'backend_stopped_at', backend_stopped_at,
         'later_transaction_on_connector', later_transaction, 'last_activity_at', last_activity_at,
-        'data_end_at', data_end_at, 'silent_h', $silent_h,
+        'connector_idle_at', idle_status_at, 'boot_at', boot_at,
+        'n_samples', n_samples, 'median_sample_gap_s', median_gap_s,
+        'charger_heard_silent_until', heard_silent_until,
+        'data_end_at', data_end_at, 'max_session_h', $max_session_h,
         'source', 'lineage.transactions (OCPP start/stop events)'
     ) as evidence,
     case

@@ -144,3 +144,98 @@ def test_assets_materialize(tmp_path):
     assert result.success
     with connect(db) as c:
         assert c.execute("select pv_share from marts.session_energy_sources").fetchall() == [(1.0,)]
+
+
+def bounds(conn, key):
+    build_table(conn, "recon.session_intervals", PARAMS)
+    rows = conn.execute(
+        "select interval_start_at, least_kwh, most_kwh, energy_kwh from recon.session_intervals "
+        "where session_key = $k order by 1", {"k": key}).fetchall()
+    return [(r[0].strftime("%H:%M"), round(r[1], 3), round(r[2], 3), round(r[3], 3)) for r in rows]
+
+
+def test_samples_bound_each_interval_by_their_gaps_and_the_power_limit(conn):
+    # 22 kW x 1.25 = 27.5 kW: 5 kWh in 10:05..10:25 can sit anywhere in that gap.
+    start = T0 + 5 * M
+    add_session(conn, "a", site_type="microgrid", start=start, minutes=20, energy=5.0)
+    assert bounds(conn, "a") == [("10:00", 0.417, 4.583, 2.5), ("10:15", 0.417, 4.583, 2.5)]
+
+
+def test_without_samples_the_session_may_have_drawn_anywhere_in_its_window(conn):
+    add_session(conn, "a", site_type="microgrid", minutes=60, energy=6.0, ocpp=False)
+    assert bounds(conn, "a") == [(f"10:{m:02d}", 0.0, 6.0, 1.5) for m in (0, 15, 30, 45)]
+
+
+def test_after_a_register_reset_the_samples_on_each_side_still_bound_their_gaps(conn):
+    # 10:00 1000, 10:15 1002.5, reset (10:30 reads 0), 10:45 2.5, stop 11:00 5.0; backend 10 kWh.
+    add_session(conn, "a", site_type="microgrid", minutes=60, energy=10.0,
+                tx_overrides={"meter_stop_kwh": 5.0, "energy_kwh": -995.0})
+    add_samples(conn, "CP1", "A", [(T0 + 15 * M, 1002.5), (T0 + 30 * M, 0.0), (T0 + 45 * M, 2.5)])
+    rows = bounds(conn, "a")
+    # The step across the reset (10:15..10:30) holds the rest: 10 - 2.5 - 2.5 - 2.5 = 2.5 kWh.
+    assert rows == [("10:00", 2.5, 2.5, 2.5), ("10:15", 2.5, 2.5, 2.5), ("10:30", 2.5, 2.5, 2.5),
+                    ("10:45", 2.5, 2.5, 2.5)]
+    basis = conn.execute("select distinct basis, n_broken_steps from recon.session_intervals").fetchall()
+    assert basis == [("meter_values+rest", 1)]
+
+
+def test_the_power_limit_falls_back_to_ocpi_then_to_the_samples(conn):
+    conn.execute("update staging.evses set max_power_kw = null")
+    add_session(conn, "a", site_type="microgrid", minutes=30, energy=6.0)
+    add_samples(conn, "CP1", "A", [(T0 + 15 * M, 1004.0)])  # 16 kW over the first gap
+    conn.execute("insert into staging.location_evse_status values ('CP1-2', $t, 'AVAILABLE', "
+                 "'[{\"max_voltage\": 230, \"max_amperage\": 32, \"power_type\": \"AC_3_PHASE\"}]')", {"t": T0})
+    build_table(conn, "recon.session_intervals", PARAMS)
+    src = conn.execute("select distinct power_limit_kw, power_limit_source from recon.session_intervals").fetchall()
+    assert src == [(16.0, "highest power in its own samples")]
+    conn.execute("update staging.location_evse_status set evse_uid = 'CP1-1'")
+    build_table(conn, "recon.session_intervals", PARAMS)
+    src = conn.execute("select distinct round(power_limit_kw, 2), power_limit_source from recon.session_intervals").fetchall()
+    assert src == [(22.08, "OCPI max_voltage x max_amperage x phases")]
+
+
+def test_a_start_and_stop_register_alone_do_not_set_the_power_limit(conn):
+    # 6 kWh over 10 hours is 0.6 kW on average, not the EVSE's limit: without registry, OCPI
+    # or periodic samples the limit stays the default (the car may have charged in an hour).
+    conn.execute("update staging.evses set max_power_kw = null")
+    add_session(conn, "a", site_type="microgrid", minutes=600, energy=6.0)
+    build_table(conn, "recon.session_intervals", PARAMS)
+    src = conn.execute("select distinct power_limit_kw, power_limit_source from recon.session_intervals").fetchall()
+    assert src == [(PARAMS["default_max_power_kw"], "default_max_power_kw")]
+
+
+def test_a_stop_from_the_offline_queue_does_not_shift_the_session(conn):
+    # No samples; the stop reached the CSMS 5 h late from the charger's offline queue. Its
+    # clock is right (the start arrived at once): the session stays where it was.
+    late = {"stop_received_at": T0 + 30 * M + dt.timedelta(hours=5), "stop_from_offline_queue": True}
+    add_session(conn, "a", site_type="microgrid", minutes=30, energy=6.0, tx_overrides=late)
+    rows = bounds(conn, "a")
+    assert [r[0] for r in rows] == ["10:00", "10:15"]
+
+
+def test_a_transaction_without_stop_or_billed_energy_has_unknown_energy(conn):
+    # No stop, no samples, no backend or CDR energy; the next transaction on the connector
+    # starts at 11:00. Its lineage energy (0: no meterStop) is no evidence: it may have drawn
+    # anything its EVSE could deliver until then.
+    add_session(conn, "a", site_type="microgrid", minutes=30, energy=0.0, ocpp_stopped_at=None,
+                backend_stopped_at=None, backend_energy_kwh=None, cdr=False,
+                tx_overrides={"has_stop": False, "stopped_at": None, "stop_received_at": None,
+                              "meter_stop_kwh": None, "energy_kwh": 0.0})
+    add_session(conn, "next", site_type="microgrid", start=T0 + 60 * M, minutes=15, energy=1.0, tx="N")
+    rows = bounds(conn, "a")
+    assert [r[0] for r in rows] == ["10:00", "10:15", "10:30", "10:45"]
+    assert all(r[1] == 0.0 and r[2] == pytest.approx(22 * 1.25 / 4, abs=0.001) for r in rows)
+
+
+def test_a_sampled_session_without_stop_ends_within_its_own_sample_gap(conn):
+    # Sampled every 5 minutes until 10:30, then silent; the connector says Available at 14:00.
+    # Had it kept drawing, the charger would have sent more samples: it ends by 10:35.
+    add_session(conn, "a", site_type="microgrid", minutes=30, energy=0.0, ocpp_stopped_at=None,
+                backend_stopped_at=None, backend_energy_kwh=None, cdr=False,
+                tx_overrides={"has_stop": False, "stopped_at": None, "stop_received_at": None,
+                              "meter_stop_kwh": None, "energy_kwh": 0.0})
+    add_samples(conn, "CP1", "A", [(T0 + k * 5 * M, 1000.0 + 0.5 * k) for k in range(1, 7)])
+    conn.execute("insert into staging.ocpp_status values ('CP1', 1, 'Available', $t)", {"t": T0 + 240 * M})
+    rows = bounds(conn, "a")
+    assert [r[0] for r in rows] == ["10:00", "10:15", "10:30"]
+    assert rows[2][2] == pytest.approx(22 * 1.25 * 5 / 60, abs=0.001)  # at most 5 minutes of it

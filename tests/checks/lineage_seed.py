@@ -42,6 +42,10 @@ DDL = {
     "staging.ocpp_meter_values": """
         charge_point_id varchar, connector_id integer, transaction_id varchar, sampled_at timestamptz,
         received_at timestamptz, measurand varchar, phase varchar, value double, origin varchar, context varchar""",
+    "staging.location_evse_status": "evse_uid varchar, snapshot_at timestamptz, status varchar, connectors json",
+    "staging.ocpp_status": "charge_point_id varchar, connector_id integer, status varchar, status_at timestamptz",
+    "staging.ocpp_boots": "charge_point_id varchar, action varchar, requested_at timestamptz",
+    "staging.ocpp_frames": "charge_point_id varchar, received_at timestamptz",
     "staging.ems_intervals": """
         site_id varchar, charge_point_id varchar, interval_start_at timestamptz, interval_end_at timestamptz,
         ev_energy_kwh double, grid_import_kwh double, pv_kwh double, battery_discharge_kwh double,

@@ -1,5 +1,7 @@
 """The shared check framework: severity by site type, tolerances bound, stable flag ids."""
 
+import json
+
 import pytest
 
 from pipeline.flags import FlagRule, build_flags, collect_rules
@@ -49,3 +51,33 @@ def test_rules_have_unique_contract_names():
         "token_invalid", "status_mismatch", "capability_mismatch", "auth_latency",
     }
     assert {r.check for r in collect_rules()} <= contract
+
+
+DERIVED = FlagRule(check="energy_attribution_mismatch", sql="tests/fixtures/sql/finding_site_interval_with_sessions.sql",
+                   caused_by=("energy_mismatch",))
+ROOT_OPTIONS = {"checks": {
+    "energy_mismatch": {"limit_kwh": 12},
+    "energy_attribution_mismatch": {"severity": {"default": "error"}},
+}}
+
+
+def test_a_finding_that_follows_from_a_session_finding_is_info_with_its_cause(conn):
+    # Session "a" (S1) is a root finding; S1's interval names "a", S2's names only b and c.
+    build_flags(conn, ROOT_OPTIONS, [RULE, DERIVED])
+    rows = conn.execute(
+        """select site_id, severity, evidence from recon.flags where "check" = 'energy_attribution_mismatch'
+           order by site_id""").fetchall()
+    (s1, sev1, ev1), (s2, sev2, ev2) = rows
+    root_id = conn.execute("""select flag_id from recon.flags where "check" = 'energy_mismatch'""").fetchone()[0]
+    cause = json.loads(ev1)["caused_by"]
+    assert (s1, sev1) == ("S1", "info")
+    assert cause == {"flag_id": root_id, "check": "energy_mismatch", "session_key": "a", "severity_before": "error"}
+    assert (s2, sev2) == ("S2", "error") and "caused_by" not in json.loads(ev2)
+
+
+def test_without_a_declared_cause_nothing_is_demoted(conn):
+    undeclared = FlagRule(check="energy_attribution_mismatch",
+                          sql="tests/fixtures/sql/finding_site_interval_with_sessions.sql")
+    build_flags(conn, ROOT_OPTIONS, [RULE, undeclared])
+    sev = conn.execute("""select list(severity) from recon.flags where "check" = 'energy_attribution_mismatch'""").fetchone()[0]
+    assert sev == ["error", "error"]

@@ -1,5 +1,8 @@
 -- recon.site_intervals: per site EMS interval, the EV energy the site meter measured
--- beside the sum of the sessions' prorated energy (recon.session_intervals).
+-- beside what the sessions in it can have drawn (recon.session_intervals): the band
+-- [sessions_least_kwh, sessions_most_kwh] the evidence proves and the time-prorated point
+-- estimate (sessions_energy_kwh). n_evses (the site's EVSEs in the registry) sizes the
+-- chargers' standby draw, which the site meter sees and no session records.
 --
 -- Site-level EMS rows (no charge_point_id) win; a site that only reports per charger is
 -- summed over its chargers. EMS intervals longer than $interval_minutes are matched by
@@ -57,13 +60,23 @@ sessions as (
     select
         x.site_id, x.interval_start_at,
         sum(si.energy_kwh) as sessions_energy_kwh,
-        sum(si.energy_kwh) filter (where si.basis = 'even') as sessions_even_kwh,
+        sum(si.least_kwh) as sessions_least_kwh,
+        sum(si.most_kwh) as sessions_most_kwh,
+        coalesce(sum(si.most_kwh) filter (where si.is_dc), 0) as sessions_most_dc_kwh,
+        sum(si.rest_kwh) as sessions_even_kwh,
         count(distinct si.session_key) as n_sessions,
         list(distinct si.session_key order by si.session_key) as session_keys
     from ems_sub as x
     inner join recon.session_intervals as si
         on si.site_id = x.site_id and si.interval_start_at = x.sub_start_at
     group by x.site_id, x.interval_start_at
+),
+
+evse_count as (
+    select site_id, count(distinct (charge_point_id, connector_id)) as n_evses
+    from staging.evses
+    where site_id is not null
+    group by site_id
 )
 
 select
@@ -75,6 +88,10 @@ select
     e.ems_ev_energy_kwh,
     coalesce(s.sessions_energy_kwh, 0) as sessions_energy_kwh,
     coalesce(s.sessions_even_kwh, 0) as sessions_even_kwh,
+    coalesce(s.sessions_least_kwh, 0) as sessions_least_kwh,
+    coalesce(s.sessions_most_kwh, 0) as sessions_most_kwh,
+    coalesce(s.sessions_most_dc_kwh, 0) as sessions_most_dc_kwh,
+    coalesce(n.n_evses, 0) as n_evses,
     e.ems_ev_energy_kwh - coalesce(s.sessions_energy_kwh, 0) as difference_kwh,
     coalesce(s.n_sessions, 0) as n_sessions,
     coalesce(s.session_keys, []) as session_keys,
@@ -84,3 +101,4 @@ select
 from ems as e
 left join sessions as s using (site_id, interval_start_at)
 left join staging.sites as st on st.site_id = e.site_id
+left join evse_count as n on n.site_id = e.site_id
