@@ -44,6 +44,12 @@ data_end as (
     ) as at
 ),
 
+txn as (
+    -- the latest start on each connector: a later one means this transaction is over
+    select *, max(start_received_at) over (partition by charge_point_id, connector_id) as last_start_on_connector
+    from lineage.transactions
+),
+
 tx as (
     select
         s.session_key, s.site_id, s.site_type, s.charge_point_id, s.evse_uid, s.ocpp_transaction_id,
@@ -53,36 +59,53 @@ tx as (
         t.stop_received_at, t.stop_reason, t.stop_from_offline_queue,
         greatest(t.start_received_at, a.last_received_at) as last_activity_at,
         coalesce(a.n_samples, 0) as n_samples, a.median_gap_s,
-        exists (
-            select 1 from lineage.transactions as n
-            where n.charge_point_id = t.charge_point_id and n.connector_id = t.connector_id
-                and n.start_received_at > t.start_received_at
-        ) as later_transaction,
+        coalesce(t.connector_id is not null and t.last_start_on_connector > t.start_received_at, false)
+            as later_transaction,
     from lineage.sessions as s
-    inner join lineage.transactions as t
+    inner join txn as t
         on t.charge_point_id = s.charge_point_id and t.transaction_id = s.ocpp_transaction_id
     left join activity as a
         on a.charge_point_id = t.charge_point_id and a.transaction_id = t.transaction_id
 ),
 
-ended as (
-    -- Only for transactions without a stop: what the charger said after their last sign of life.
-    select
-        tx.session_key,
-        (select min(st.status_at) from staging.ocpp_status as st
-         where st.charge_point_id = tx.charge_point_id and st.connector_id = tx.connector_id
-            and st.status in ('Available', 'Finishing') and st.status_at > tx.last_activity_at) as idle_status_at,
-        (select min(b.requested_at) from staging.ocpp_boots as b
-         where b.charge_point_id = tx.charge_point_id and b.action = 'BootNotification'
-            and b.requested_at > tx.last_activity_at) as boot_at,
-        -- a regularly sampled transaction, silent while its charger kept talking
-        case when tx.n_samples >= $silence_min_samples
-                and h.last_heard_at > tx.last_activity_at + to_seconds(cast(greatest(
-                    $silence_min_h * 3600, $silence_gaps * coalesce(tx.median_gap_s, 0)) as bigint))
-            then h.last_heard_at end as heard_silent_until
+open_tx as (
+    -- only transactions without a stop need to know what the charger said after them
+    select session_key, charge_point_id, connector_id, last_activity_at, n_samples, median_gap_s
     from tx
+    where has_start and not has_stop
+),
+
+idle as (
+    select o.session_key, min(st.status_at) as idle_status_at
+    from open_tx as o
+    inner join staging.ocpp_status as st
+        on st.charge_point_id = o.charge_point_id and st.connector_id = o.connector_id
+    where st.status in ('Available', 'Finishing') and st.status_at > o.last_activity_at
+    group by all
+),
+
+rebooted as (
+    select o.session_key, min(b.requested_at) as boot_at
+    from open_tx as o
+    inner join staging.ocpp_boots as b on b.charge_point_id = o.charge_point_id
+    where b.action = 'BootNotification' and b.requested_at > o.last_activity_at
+    group by all
+),
+
+ended as (
+    select
+        o.session_key,
+        i.idle_status_at,
+        r.boot_at,
+        -- a regularly sampled transaction, silent while its charger kept talking
+        case when o.n_samples >= $silence_min_samples
+                and h.last_heard_at > o.last_activity_at + to_seconds(cast(greatest(
+                    $silence_min_h * 3600, $silence_gaps * coalesce(o.median_gap_s, 0)) as bigint))
+            then h.last_heard_at end as heard_silent_until
+    from open_tx as o
     left join heard as h using (charge_point_id)
-    where tx.has_start and not tx.has_stop
+    left join idle as i using (session_key)
+    left join rebooted as r using (session_key)
 ),
 
 reasons as (
