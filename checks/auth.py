@@ -1,4 +1,4 @@
-"""Authorization latency failure class: chargers whose Authorize round trips are too slow.
+"""Authorization latency failure class: chargers that keep drivers waiting at the card reader.
 
 Belongs here: the ``auth_latency`` rule (per charger). The percentiles per site and charger
 for analysts are ``marts.auth_latency`` (``assets/auth_marts.py``).
@@ -11,6 +11,6 @@ RULES = [
         check="auth_latency",
         requires=("staging.ocpp_authorizations", "staging.evses", "staging.sites", "lineage.transactions",
                   "lineage.sessions"),
-        description="Authorize CALL -> CALLRESULT round trips slower than the tolerance on a charger",
+        description="Share of Authorize calls answered late or never on a charger, far above its network's base rate",
     ),
 ]
