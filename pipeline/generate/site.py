@@ -640,12 +640,15 @@ def ems_noise_band(session_kwh: float, dc_kwh: float, standby_kwh: float, active
 def slow_auth_min_calls(floor_s: float, chargers: int = 1000) -> int:
     """Answered Authorize calls that tell a slow charger from the normal tail of answers.
 
-    Repetition is what makes a charger slow (one answer is one event), so at least two;
-    and as many as make it unlikely (< 5 %) that normal answers slower than ``floor_s``
-    (the slow charger's quickest) fall that often on one of ``chargers`` chargers.
+    Repetition is what makes a charger slow (one answer is one event), so at least three:
+    the field's long tail (remote whitelist lookups, a retry after an unanswered call) puts
+    two late answers on a few healthy chargers of a network every night, and field tails
+    have no ceiling that would let the size of two answers tell them apart. And as many as
+    make it unlikely (< 5 %) that normal answers slower than ``floor_s`` (the slow charger's
+    quickest) fall that often on one of ``chargers`` chargers.
     """
     p = nz.auth_tail_p(floor_s)
-    k = 2
+    k = 3
     while chargers * p ** k > 0.05 and k < 50:
         k += 1
     return k

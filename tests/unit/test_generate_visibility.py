@@ -125,11 +125,11 @@ def test_slow_auth_is_labelled_only_on_repeated_answers(day):
         elif frame[0] == 3 and (cp, frame[1]) in asked:
             answers.setdefault(cp, []).append(at - asked.pop((cp, frame[1])))
     for cp in labelled:
-        assert len(answers[cp]) >= slow_auth_min_calls(min(answers[cp]) - 0.01) >= 2, answers[cp]
+        assert len(answers[cp]) >= slow_auth_min_calls(min(answers[cp]) - 0.01) >= 3, answers[cp]
     # the rule comes from the normal tail: at its median one slow charger needs many calls,
-    # far beyond it two are enough
+    # far beyond it three are enough (two late answers happen on healthy chargers)
     assert slow_auth_min_calls(AUTH_MEDIAN_S * 3) > 3
-    assert slow_auth_min_calls(25.0) == 2
+    assert slow_auth_min_calls(25.0) == 3
 
 
 class _S:
