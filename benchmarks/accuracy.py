@@ -4,7 +4,7 @@ Usage: ``python benchmarks/accuracy.py [--only NAME,NAME] [--jobs 1]``.
 
 Each network of ``NETWORKS`` is generated (with the generator's default field noise) into
 ``benchmarks/data/accuracy/<name>``, reconciled in a child process into its own warehouse,
-and scored against ``truth/faults.csv`` (``pipeline/evaluate.py``). ``CLEAN`` networks
+and scored against ``truth/faults.csv`` (``tests/support/evaluate.py``). ``CLEAN`` networks
 carry the same noise but no planted faults: every finding there is a false one, and an
 ``error`` is a defect. Results: ``benchmarks/results/accuracy.md`` (per check and network
 TP/FP/FN, pooled precision and recall, the worst network per check) and ``accuracy.json``.
@@ -84,9 +84,9 @@ def child(out: Path) -> None:
     import gc
 
     from pipeline.config import Settings
-    from pipeline.evaluate import evaluate
     from pipeline.runner import run_pipeline
     from pipeline.warehouse import connect
+    from tests.support.evaluate import evaluate
 
     warehouse = out / "w.duckdb"
     for p in (warehouse, out / "w.duckdb.wal"):

@@ -19,10 +19,10 @@ import pytest
 
 from pipeline.cli import main as chargeline
 from pipeline.config import Settings
-from pipeline.evaluate import evaluate
 from pipeline.flags import collect_rules
 from pipeline.runner import run_pipeline
 from pipeline.warehouse import connect
+from tests.support.evaluate import evaluate
 
 pytestmark = pytest.mark.slow
 MIN_PRECISION = MIN_RECALL = 0.95

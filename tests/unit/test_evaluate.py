@@ -1,8 +1,8 @@
-"""pipeline.evaluate: matching findings to planted faults, per check."""
+"""tests.support.evaluate: matching findings to planted faults, per check."""
 
 import pytest
 
-from pipeline.evaluate import evaluate_rows, level, matches
+from tests.support.evaluate import evaluate_rows, level, matches
 
 
 def truth(check, **kw):
