@@ -2,7 +2,9 @@
 -- by more than the meter can explain. One finding per session.
 --
 -- Tolerance: max($abs_kwh, $rel x the largest energy) + $register_rounding_kwh (two Wh
--- registers each rounded half a Wh, and exports that round to 0.01 kWh).
+-- registers each rounded half a Wh, and exports that round to 0.01 kWh), plus half the
+-- resolution the backend export reports at: an export whose energies are all whole tenths
+-- of a kWh (>= $resolution_min_rows rows) was rounded to 0.1 kWh and can be 0.05 kWh off.
 -- Only complete records count: an OCPP transaction with a stop, a backend session with
 -- stopped_at, a live (not credited) CDR. OCPP energy that meter_anomaly reports (register
 -- rollback/reset, negative, unit suspect, above the EVSE's power) is left out, so one
@@ -23,6 +25,29 @@ live_cdr as (
         on c.cdr_ref = split_part(m.cdr_ref, ':', 1) || ':' || split_part(m.cdr_ref, ':', 2) || ':' || m.cdr_id
     where c.is_live
     group by m.session_key
+),
+
+backend_resolution as (
+    -- the coarsest step every energy of an export file is a multiple of
+    select
+        source_file,
+        case
+            when count(*) >= $resolution_min_rows
+                and bool_and(abs(energy_kwh * 10 - round(energy_kwh * 10)) < 1e-6) then 0.1
+            when count(*) >= $resolution_min_rows
+                and bool_and(abs(energy_kwh * 100 - round(energy_kwh * 100)) < 1e-6) then 0.01
+            else 0.001
+        end as resolution_kwh
+    from staging.backend_sessions
+    where energy_kwh is not null
+    group by source_file
+),
+
+backend_res as (
+    select b.session_id, max(r.resolution_kwh) as resolution_kwh
+    from staging.backend_sessions as b
+    inner join backend_resolution as r using (source_file)
+    group by b.session_id
 ),
 
 site_price as (
@@ -46,12 +71,14 @@ sessions as (
         end as backend_kwh,
         l.cdr_energy_kwh as cdr_kwh,
         l.cdr_total_cost_excl_vat,
+        coalesce(br.resolution_kwh, 0.001) as backend_resolution_kwh,
         e.max_power_kw,
         greatest(date_diff('millisecond', t.started_at, t.stopped_at), 0) / 3600000.0 as duration_h,
     from lineage.sessions as s
     left join lineage.transactions as t
         on t.charge_point_id = s.charge_point_id and t.transaction_id = s.ocpp_transaction_id
     left join live_cdr as l on l.session_key = s.session_key
+    left join backend_res as br on br.session_id = s.backend_session_id
     left join staging.evses as e
         on e.charge_point_id = s.charge_point_id and try_cast(e.connector_id as integer) = s.connector_id
 ),
@@ -90,7 +117,8 @@ findings as (
     select
         sp.*,
         hi_kwh - lo_kwh as difference_kwh,
-        greatest($abs_kwh, $rel * abs(hi_kwh)) + $register_rounding_kwh as tolerance_kwh,
+        greatest($abs_kwh, $rel * abs(hi_kwh)) + $register_rounding_kwh
+            + case when backend_kwh is not null then backend_resolution_kwh / 2 else 0 end as tolerance_kwh,
         case
             when sp.cdr_kwh > 0 and sp.cdr_total_cost_excl_vat > 0 then sp.cdr_total_cost_excl_vat / sp.cdr_kwh
             else p.unit_price
@@ -114,6 +142,7 @@ select
         'ocpp_excluded_reason', ocpp_excluded, 'ocpp_energy_as_reported_kwh', ocpp_all_kwh,
         'backend_energy_kwh', backend_kwh, 'backend_source', 'staging.backend_sessions.energy_kwh',
         'cdr_energy_kwh', cdr_kwh, 'cdr_source', 'staging.cdrs.total_energy_kwh (live CDR)',
+        'backend_resolution_kwh', backend_resolution_kwh,
         'difference_kwh', round(difference_kwh, 4), 'tolerance_kwh', round(tolerance_kwh, 4),
         'unit_price', round(unit_price, 4), 'unit_price_source', unit_price_source
     ) as evidence,

@@ -39,6 +39,7 @@ DDL = {
     "staging.evses": """
         charge_point_id varchar, connector_id integer, site_id varchar, evse_uid varchar, max_power_kw double""",
     "staging.sites": "site_id varchar, site_type varchar",
+    "staging.backend_sessions": "session_id varchar, energy_kwh double, source_file varchar",
     "staging.ocpp_meter_values": """
         charge_point_id varchar, connector_id integer, transaction_id varchar, sampled_at timestamptz,
         received_at timestamptz, measurand varchar, phase varchar, value double, origin varchar, context varchar""",
@@ -76,7 +77,8 @@ def add_site(conn, site_id: str = "S1", site_type: str = "public", cp: str = "CP
 def add_session(conn, key: str, *, site_id: str = "S1", site_type: str = "public", cp: str = "CP1",
                 connector: int = 1, tx: str | None = None, start: dt.datetime = T0, minutes: float = 60,
                 energy: float = 10.0, ocpp: bool = True, backend: bool = True, cdr: bool = True,
-                price: float = 0.40, tx_overrides: dict | None = None, **overrides: Any) -> dict:
+                price: float = 0.40, tx_overrides: dict | None = None, backend_file: str = "backend/S1.csv",
+                **overrides: Any) -> dict:
     """One session in lineage.sessions (+ its transaction and CDR when present)."""
     stop = start + dt.timedelta(minutes=minutes)
     tx = tx or key.upper()
@@ -103,6 +105,9 @@ def add_session(conn, key: str, *, site_id: str = "S1", site_type: str = "public
     }
     row.update(overrides)
     insert(conn, "lineage.sessions", row)
+    if backend:
+        insert(conn, "staging.backend_sessions", {"session_id": row["backend_session_id"],
+                                                  "energy_kwh": row["backend_energy_kwh"], "source_file": backend_file})
     if ocpp:
         t = {
             "charge_point_id": cp, "connector_id": connector, "ocpp_version": "1.6", "transaction_id": tx,

@@ -1,12 +1,14 @@
 """energy_mismatch: charger, backend and CDR energy of one session, within meter resolution."""
 
+import datetime as dt
+
 import pytest
 
 from checks.energy import RULES
 from pipeline.config import load_options
 from pipeline.flags import build_flags
 from pipeline.warehouse import connect
-from tests.checks.lineage_seed import add_session, add_site, create_tables, findings
+from tests.checks.lineage_seed import T0, add_session, add_site, create_tables, findings
 
 
 @pytest.fixture
@@ -50,3 +52,25 @@ def test_meter_fault_is_left_to_meter_anomaly(conn):
 def test_running_backend_session_is_not_compared(conn):
     add_session(conn, "a", energy=10.0, backend_energy_kwh=4.0, backend_stopped_at=None)
     assert run(conn) == 0
+
+
+def test_backend_rounding_to_a_tenth_widens_the_tolerance_by_half_a_step(conn):
+    # This export reports whole tenths of a kWh (5 rows): 4.94 kWh metered is 4.9 or 5.0
+    # there, and a 0.06 kWh difference is its rounding, not a second record.
+    for i, (metered, exported) in enumerate([(4.94, 5.0), (12.02, 12.0), (7.31, 7.3), (3.18, 3.2), (9.96, 10.0)]):
+        add_session(conn, f"r{i}", energy=metered, connector=1 + i % 2, start=T0 + dt.timedelta(hours=2 * i),
+                    backend_energy_kwh=exported, cdr=False, backend_file="backend/tenths.csv")
+    assert run(conn) == 0
+    # the same export 0.3 kWh short on a 5 kWh session is a finding
+    add_session(conn, "short", energy=5.3, start=T0 + dt.timedelta(hours=20), backend_energy_kwh=5.0,
+                cdr=False, backend_file="backend/tenths.csv")
+    assert run(conn) == 1
+    (f,) = findings(conn, "energy_mismatch")
+    assert f["session_key"] == "short" and '"backend_resolution_kwh":0.1' in f["evidence"].replace(" ", "")
+
+
+def test_a_few_round_values_do_not_make_a_coarse_export(conn):
+    # two rows that happen to be whole tenths say nothing about the export's resolution
+    add_session(conn, "a", energy=5.06, backend_energy_kwh=5.0, cdr=False, backend_file="backend/few.csv")
+    add_session(conn, "b", energy=8.0, connector=2, backend_energy_kwh=8.0, cdr=False, backend_file="backend/few.csv")
+    assert run(conn) == 1
