@@ -13,6 +13,7 @@ At microgrid sites the columns balance exactly for what the meter wrote:
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import random
 from pathlib import Path
@@ -74,6 +75,56 @@ def prorate(sessions: list[Session], t0: float, n: int) -> list[float]:
                         wh[a + 1] += e - part
             t = t1
     return wh
+
+
+def interval_bounds(sessions: list[Session], samples: dict[str, list[tuple[float, int, int]]],
+                    t0: float, n: int) -> tuple[list[float], list[float]]:
+    """Least and most Wh the sessions can have drawn in each interval, from what was written about them.
+
+    A reader knows each session's start, its stop (when one was sent), its energy, the
+    register at each MeterValues sample (``samples``: as ``ocpp_writer.sample_registers``
+    gave them, on the true clock) and its EVSE's published limit. Each register delta lies
+    somewhere inside its gap: in an interval overlapping a gap of G s by o s, at least
+    max(0, d - P (G - o)) and at most min(d, P o). A session without samples has one gap,
+    start..stop, holding its whole energy. A broken sample (rollback) is no evidence: its two
+    steps are one gap; a register in the wrong unit leaves no usable sample. A session whose
+    stop never came may have drawn anything up to P after its last sample.
+    """
+    lo = [0.0] * n
+    hi = [0.0] * n
+
+    def gap(ta: float, tb: float, d: float | None, p: float) -> None:
+        g = tb - ta
+        if g <= 0:
+            return
+        a = max(0, int((ta - t0) // INTERVAL_S))
+        b = min(n - 1, int((tb - t0 - 1e-9) // INTERVAL_S))
+        for i in range(a, b + 1):
+            o = min(tb, t0 + (i + 1) * INTERVAL_S) - max(ta, t0 + i * INTERVAL_S)
+            if o <= 0:
+                continue
+            if d is None:
+                hi[i] += p * o
+            else:
+                hi[i] += min(d, p * o)
+                lo[i] += min(d, p * o, max(0.0, d - p * (g - o)))
+
+    for s in sessions:
+        p = s.evse.max_power_kw * 1000.0 / 3600.0  # Wh per s
+        regs = [(t, r - s.meter_start_wh) for t, r, _ in samples.get(s.gen_id, [])]
+        form = s.forms.get("meter_anomaly") if s.has("meter_anomaly") else None
+        if form == "unit_confusion":
+            regs = []
+        elif form == "rollback" and regs:
+            del regs[s.extra["rollback_index"]]
+        points = [(s.start_at, 0.0), *regs]
+        if s.completed:
+            points.append((s.stop_at, float(s.energy_wh)))
+        for (ta, ca), (tb, cb) in itertools.pairwise(points):
+            gap(ta, tb, cb - ca, p)
+        if not s.completed:
+            gap(points[-1][0], s.stop_at, None, p)
+    return lo, hi
 
 
 def meter_readings(site: Site, sessions: list[Session], t0: float, n: int, noise: SiteNoise,

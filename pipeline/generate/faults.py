@@ -100,9 +100,11 @@ ENERGY_MIN_VISIBLE_REL = 0.03
 # a phase lost or a CT reversed on one phase (low, about 1/3 or 2/3 missing), a dropout (0).
 EMS_HIGH = (1.15, 2.0)
 EMS_LOW = (0.3, 0.85)
-# A tampered EMS interval is labelled only when it is this many times the noise band the
-# generator itself put on that interval (meter error, conversion loss, standby, resolution)
-# away from the sessions' energy: inside the band it looks like noise, not a fault.
+# A tampered EMS interval is a fault only where the written data shows it: outside the least
+# and most energy the sessions can have drawn in it (ems_writer.interval_bounds: each register
+# delta somewhere in its sample gap, a session's energy inside its window at its EVSE limit)
+# by this many noise bands (meter error, conversion loss, standby, resolution, read delay).
+# Low readings and dropouts the bounds could explain are planted high instead.
 EMS_VISIBLE_BANDS = 2.0
 # A session's energy in an interval worth attributing: at least one kWh-scale step of
 # charging (an interval of a few Wh at its edge is not a site-meter question).

@@ -25,6 +25,36 @@ POWER = "Power.Active.Import"
 STAMPED_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues", "TransactionEvent"})
 
 
+def sample_registers(s: Session, iv: int | None) -> list[tuple[float, int, int]]:
+    """(sample time, register Wh, power W) every ``iv`` s while the session runs (none without ``iv``).
+
+    Between the 60 s steps of the true series the register rises linearly (constant
+    power within a step) and reads whole Wh, as meters do.
+    """
+    if iv is None:
+        return []
+    out = []
+    prefix = [s.meter_start_wh]
+    for wh in s.steps_wh:
+        prefix.append(prefix[-1] + wh)
+    n = len(s.steps_wh)
+    k = 1
+    while True:
+        dt_s = k * iv
+        t = s.start_at + dt_s
+        if t >= s.stop_at - 1e-6:
+            break
+        j = int(dt_s // STEP_S)
+        frac = (dt_s - j * STEP_S) / STEP_S
+        reg = prefix[min(j, n)]
+        if frac and j < n:
+            reg += int(s.steps_wh[j] * frac)
+        pi = min(n, math.ceil(dt_s / STEP_S)) - 1
+        out.append((t, reg, s.power_w[pi] if pi >= 0 else 0))
+        k += 1
+    return out
+
+
 class ChargerFrames:
     """Collects one charger's frames, then writes them per local day, time-ordered."""
 
@@ -158,34 +188,7 @@ class ChargerFrames:
             self._session_16(s)
 
     def _registers(self, s: Session) -> list[tuple[float, int, int]]:
-        """(sample time, register Wh, power W) every sample interval while the session runs.
-
-        Between the 60 s steps of the true series the register rises linearly (constant
-        power within a step) and reads whole Wh, as meters do.
-        """
-        iv = self.mv_interval
-        if iv is None:
-            return []
-        out = []
-        prefix = [s.meter_start_wh]
-        for wh in s.steps_wh:
-            prefix.append(prefix[-1] + wh)
-        n = len(s.steps_wh)
-        k = 1
-        while True:
-            dt_s = k * iv
-            t = s.start_at + dt_s
-            if t >= s.stop_at - 1e-6:
-                break
-            j = int(dt_s // STEP_S)
-            frac = (dt_s - j * STEP_S) / STEP_S
-            reg = prefix[min(j, n)]
-            if frac and j < n:
-                reg += int(s.steps_wh[j] * frac)
-            pi = min(n, math.ceil(dt_s / STEP_S)) - 1
-            out.append((t, reg, s.power_w[pi] if pi >= 0 else 0))
-            k += 1
-        return out
+        return sample_registers(s, self.mv_interval)
 
     def _energy_values(self, s: Session, regs: list[tuple[float, int, int]]) -> list[str]:
         """Energy register values as written, applying meter_anomaly forms."""

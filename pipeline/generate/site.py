@@ -18,7 +18,14 @@ from pipeline.generate import noise as nz
 from pipeline.generate import pricing
 from pipeline.generate.backend_writer import backend_row, mark_corrections, write_backend
 from pipeline.generate.clock import iso_s, local_dt, local_midnight
-from pipeline.generate.ems_writer import INTERVAL_S, meter_readings, prorate, setpoints, write_ems
+from pipeline.generate.ems_writer import (
+    INTERVAL_S,
+    interval_bounds,
+    meter_readings,
+    prorate,
+    setpoints,
+    write_ems,
+)
 from pipeline.generate.faults import (
     COST_FACTOR_HIGH,
     COST_FACTOR_LOW,
@@ -64,7 +71,7 @@ from pipeline.generate.ocpi_writer import (
     status_events,
     write_cdrs,
 )
-from pipeline.generate.ocpp_writer import ChargerFrames
+from pipeline.generate.ocpp_writer import ChargerFrames, sample_registers
 from pipeline.generate.sessions import (
     POWER_HEADROOM,
     Arrival,
@@ -495,41 +502,54 @@ def generate_site(site: Site, cfg: GenConfig, tariffs: dict[str, list[TariffVers
     res.cdrs = write_cdrs(cdrs_by_day, site, cfg.landing, malformed)
 
     ev_wh = prorate(sessions, t0, n_iv)
-    dc_wh = prorate([s for s in sessions if s.charger.kind == "DC"], t0, n_iv)
     if on:
         ev_kwh = meter_readings(site, sessions, t0, n_iv, site_nz, ch_nz, nrng)
     else:
         ev_kwh = [round(wh / 1000.0, 4) for wh in ev_wh]
     standby_kwh = sum((nz.STANDBY_W_DC if c.kind == "DC" else nz.STANDBY_W_AC)[1] for c in site.chargers) * 0.25 / 1000
+    # What the written data bounds: the least and most each interval's sessions can have drawn.
+    samples = {s.gen_id: sample_registers(s, ch_nz[s.charger.charge_point_id].mv_interval_s) for s in sessions}
+    least_wh, most_wh = interval_bounds(sessions, samples, t0, n_iv)
+    dc_least, dc_most = interval_bounds([s for s in sessions if s.charger.kind == "DC"], samples, t0, n_iv)
     # EVSE power that may flow at an interval's edges: the meter's read delay moves its energy
+    # (any session in its window may be drawing then, as far as the data shows)
     active_kw = [0.0] * n_iv
     for s in sessions:
         a = max(0, int((s.start_at - t0) // INTERVAL_S))
-        b = min(n_iv - 1, int((s.charge_end_at - t0) // INTERVAL_S))
+        b = min(n_iv - 1, int((s.stop_at - t0) // INTERVAL_S))
         for i in range(a, b + 1):
             active_kw[i] += s.evse.max_power_kw
     tampered: dict[int, float] = {}
     for i, wh in enumerate(ev_wh):
         if wh > EMS_MIN_INTERVAL_WH and rng.random() < rate:
             form = rng.choice(("high", "low", "dropout"))
+            factor = rng.uniform(*(EMS_HIGH if form == "high" else EMS_LOW))
             true = round(wh / 1000, 4)
             honest = ev_kwh[i]
-            val = {"high": round(honest * rng.uniform(*EMS_HIGH), 4), "low": round(honest * rng.uniform(*EMS_LOW), 4),
-                   "dropout": 0.0}[form]
-            # Only what stands clear of the noise the field puts on this interval is a fault.
-            band = ems_noise_band(true, dc_wh[i] / 1000.0, standby_kwh, active_kw[i])
-            gap = EMS_VISIBLE_BANDS * band
+            least, most = least_wh[i] / 1000.0, most_wh[i] / 1000.0
+            # A tamper is a fault only where the data shows it: outside what any distribution
+            # of the sessions' energy the written evidence allows, widened by the field's noise
+            # on that side, by EMS_VISIBLE_BANDS bands. It is planted where it shows: a low
+            # reading (or dropout) that the bounds could explain becomes a high one.
+            band_lo = ems_noise_band(least, dc_least[i] / 1000.0, standby_kwh, active_kw[i])
+            band_hi = ems_noise_band(most, dc_most[i] / 1000.0, standby_kwh, active_kw[i])
+            floor_lo = math.floor((least - EMS_VISIBLE_BANDS * band_lo) * 1e4) / 1e4
+            floor_hi = math.ceil((most + EMS_VISIBLE_BANDS * band_hi) * 1e4) / 1e4
+            if form != "high" and floor_lo <= 0:
+                form, factor = "high", EMS_HIGH[0] + (factor - EMS_LOW[0]) / (EMS_LOW[1] - EMS_LOW[0]) * (
+                    EMS_HIGH[1] - EMS_HIGH[0])
             if form == "high":
-                val = max(val, round(true + gap, 4))
+                val, band = max(round(honest * factor, 4), floor_hi), band_hi
             elif form == "low":
-                val = min(val, round(true - gap, 4))
-            if val < 0 or abs(val - true) < gap:
-                continue
+                val, band = min(round(honest * factor, 4), floor_lo), band_lo
+            else:
+                val, band = 0.0, band_lo
             tampered[i] = val
             faults.append(FaultRow("energy_attribution_mismatch", site.site_id,
                                    interval_start=iso_s(t0 + i * INTERVAL_S),
                                    detail=f"EMS ev_energy_kwh {val:.4f} vs {true:.4f} from the sessions ({form}; "
-                                          f"the meter read {honest:.4f}, noise band {band:.4f})"))
+                                          f"they can have drawn {least:.4f}..{most:.4f}, the meter read "
+                                          f"{honest:.4f}, noise band {band:.4f})"))
     write_ems(site, t0, day_bounds, ev_kwh, sp, pv, tampered, cfg.landing, malformed, rng)
 
     if site.published:

@@ -197,16 +197,41 @@ def test_a_clean_network_leaves_no_visible_status_disagreement(tmp_path):
     assert _faults(tmp_path, "status_mismatch") == []
 
 
-def test_tampered_ems_intervals_differ_beyond_meter_noise(net):
+def test_tampered_ems_intervals_lie_outside_what_the_data_bounds(net):
+    """A labelled EMS tamper is outside [least, most] the written sessions allow, by bands of noise."""
     rows = _faults(net, "energy_attribution_mismatch")
     assert len(rows) > 20
     ratios = []
     for r in rows:
-        m = re.match(r"EMS ev_energy_kwh ([\d.]+) vs ([\d.]+) from the sessions .*noise band ([\d.]+)\)",
-                     r["detail"])
-        ratios.append(abs(float(m.group(1)) - float(m.group(2))) / float(m.group(3)))
+        m = re.match(r"EMS ev_energy_kwh ([\d.]+) vs ([\d.]+) from the sessions \((\w+); they can have drawn "
+                     r"([\d.]+)\.\.([\d.]+), the meter read [\d.]+, noise band ([\d.]+)\)", r["detail"])
+        val, least, most, band = (float(m.group(k)) for k in (1, 4, 5, 6))
+        assert least <= float(m.group(2)) + 1e-3 and float(m.group(2)) <= most + 1e-3, r["detail"]
+        ratios.append((val - most if m.group(3) == "high" else least - val) / band)
     assert min(ratios) >= EMS_VISIBLE_BANDS - 1e-3, sorted(ratios)[:5]
     assert max(ratios) > 3 * EMS_VISIBLE_BANDS, "magnitudes reach well beyond the visibility floor"
+
+
+def test_interval_bounds_follow_the_written_samples():
+    """Without samples a session may have drawn its energy anywhere its limit allows; samples pin it."""
+    from pipeline.generate.ems_writer import INTERVAL_S, interval_bounds
+    from pipeline.generate.network import Charger, Evse
+    from pipeline.generate.ocpp_writer import sample_registers
+    from pipeline.generate.sessions import Session
+
+    ch = Charger(charge_point_id="CP1", ocpp_version="1.6", kind="AC", vendor="v", model="m")
+    e = Evse(charge_point_id="CP1", connector_id=1, evse_uid="E1", evse_id="E1", max_power_kw=11.0,
+             power_type="AC_3_PHASE")
+    # 1 h at 10.8 kW from 00:00, then 3 h idle plugged in
+    s = Session(gen_id="G1", evse=e, charger=ch, plug_at=0.0, start_at=0.0, charge_end_at=3600.0,
+                stop_at=4 * 3600.0, steps_wh=[180] * 60 + [0] * 180, power_w=[10800] * 60 + [0] * 180,
+                token=("t", "", "", ""))
+    lo, hi = interval_bounds([s], {"G1": []}, 0.0, 16)
+    assert max(lo) == 0.0 and abs(hi[15] - 11000 * INTERVAL_S / 3600) < 1e-6  # could be idle or full
+    regs = sample_registers(s, 900)
+    lo, hi = interval_bounds([s], {"G1": regs}, 0.0, 16)
+    assert all(abs(lo[i] - 2700) <= 1 and abs(hi[i] - 2700) <= 1 for i in range(4))
+    assert all(hi[i] == 0.0 for i in range(4, 16))
 
 
 def test_a_clock_behind_is_labelled_only_where_frames_show_it():
