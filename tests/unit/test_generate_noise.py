@@ -359,8 +359,9 @@ def test_the_documented_noise_band_bounds_every_honest_ems_interval(tmp_path, mo
         return out
 
     def write_ems(s, t0, day_bounds, ev_kwh, *args, **kwargs):
-        all_wh, dc_wh = prorated
+        (all_wh,) = prorated
         prorated.clear()
+        dc_wh = orig_prorate([x for x in state["sessions"] if x.charger.kind == "DC"], t0, len(ev_kwh))
         active = [0.0] * len(ev_kwh)
         for x in state["sessions"]:
             for i in range(max(0, int((x.start_at - t0) // 900)), min(len(ev_kwh) - 1, int((x.charge_end_at - t0) // 900)) + 1):
