@@ -20,6 +20,7 @@ DEFAULTS = {
     "clock_offset_min_s": 60,
     "default_max_power_kw": 400.0,
     "power_margin": 1.25,
+    "bound_power_margin": 1.05,
     "register_rounding_kwh": 0.002,
     "epoch_before": "2000-01-01T00:00:00+00:00",
     "joint_max_rounds": 5,

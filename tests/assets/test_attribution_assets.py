@@ -18,7 +18,9 @@ from pipeline.warehouse import connect
 from tests.checks.lineage_seed import T0, add_ems, add_samples, add_session, add_site, create_tables
 
 M = dt.timedelta(minutes=1)
-PARAMS = attribution_params(load_options())
+# The cases below were worked out by hand with sessions capped at 1.25 x their rated power;
+# the bounds logic is the same at any cap (the default cap is tested on its own below).
+PARAMS = {**attribution_params(load_options()), "bound_power_margin": 1.25}
 
 
 @pytest.fixture
@@ -239,3 +241,14 @@ def test_a_sampled_session_without_stop_ends_within_its_own_sample_gap(conn):
     rows = bounds(conn, "a")
     assert [r[0] for r in rows] == ["10:00", "10:15", "10:30"]
     assert rows[2][2] == pytest.approx(22 * 1.25 * 5 / 60, abs=0.001)  # at most 5 minutes of it
+
+
+def test_the_default_cap_bounds_a_session_near_its_rated_power(conn):
+    # one hour at 22 kW rated, no samples: the most it can put into a quarter hour is
+    # 22 kW x 1.05 (meter and nameplate tolerance) x 0.25 h, not a quarter more
+    add_session(conn, "a", energy=10.0, start=T0, minutes=60)
+    params = attribution_params(load_options())
+    assert params["bound_power_margin"] == pytest.approx(1.05)
+    build_table(conn, "recon.session_intervals", params)
+    most = conn.execute("select max(most_kwh) from recon.session_intervals where session_key = 'a'").fetchone()[0]
+    assert most == pytest.approx(22.0 * 1.05 * 0.25)

@@ -336,7 +336,7 @@ ended as (
 
 windows as (
     select
-        s.*, l.power_limit_kw, l.power_limit_source, l.is_dc, l.power_limit_kw * $power_margin as cap_kw,
+        s.*, l.power_limit_kw, l.power_limit_source, l.is_dc, l.power_limit_kw * $bound_power_margin as cap_kw,
         t.session_key is not null as is_trusted,
         p.n_samples, p.n_broken_steps, p.max_gap_s,
         s.stopped_at is null as stop_missing, e.ended_at as end_evidence_at,
