@@ -45,7 +45,7 @@ def reports_dir(database: str) -> Path:
 def recon_review(context: dg.AssetExecutionContext, duckdb: WarehouseResource, landing: LandingResource):
     from pipeline.review import findings_sql
 
-    store = DecisionStore(store_path(duckdb.database, landing.settings().options))
+    store = DecisionStore(store_path(duckdb.analysts or duckdb.database, landing.settings().options))
     with duckdb.get_connection() as conn:
         report = sync_review(conn, store=store)
         dupes = conn.execute(
@@ -84,7 +84,7 @@ def review_report(context: dg.AssetExecutionContext, duckdb: WarehouseResource, 
     from pipeline.report import write_report
 
     settings = landing.settings()
-    out_dir = settings.reports if landing.reports else reports_dir(duckdb.database)
+    out_dir = settings.reports if landing.reports else reports_dir(duckdb.analysts or duckdb.database)
     run_gx = bool(settings.option("report", "gx", default=True))
     with duckdb.get_connection() as conn:
         gx = None

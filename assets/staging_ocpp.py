@@ -6,15 +6,18 @@ Belongs here: the thin assets that build ``staging.ocpp_*`` from ``raw.ocpp_fram
 derived from it and do not count in the per-file accounting.
 """
 
+import hashlib
+
 import dagster as dg
 import duckdb
 
 from checks.contracts_ocpp import StgOcppFrames
 from pipeline.contracts import enforce, route_rejects
 from pipeline.models.ocpp import MILLI_UNITS, V201_ONLY_ACTIONS
+from pipeline.partitions import daily
 from pipeline.privacy import token_hash_key, token_hash_params
 from pipeline.resources import LandingResource, WarehouseResource
-from pipeline.sql import build_table
+from pipeline.sql import build_table, execute, table_sql
 
 STAGING_GROUP = "staging"
 EPOCH_BEFORE = "2000-01-01T00:00:00Z"  # a charger timestamp earlier than this: clock never set
@@ -40,16 +43,54 @@ def ocpp_params(options: dict) -> dict:
 
 
 def stage_frames(conn: duckdb.DuckDBPyConnection, params: dict) -> dict:
-    """Build ``staging.ocpp_frames``, quarantine untypable frames, enforce the contract."""
-    build_table(conn, "staging.ocpp_frames", params)
-    routed = route_rejects(conn, "staging.ocpp_frames", "ocpp")
-    contract = enforce(conn, "staging.ocpp_frames", StgOcppFrames, "ocpp")
-    _update_staged_counts(conn)
-    return {"routed": routed, "contract": contract}
+    """Stage the frames of new and changed OCPP files, quarantine untypable ones, enforce
+    the contract; the rows of unchanged files stay as they were staged.
+
+    A file is (re)staged when its ``meta.files.records_staged`` is unknown (new or changed
+    version) or when the staging SQL changed since the table was built (then every file).
+    Rows of removed files go with them.
+    """
+    version = hashlib.sha256(table_sql("staging", "ocpp_frames").encode()).hexdigest()[:16]
+    conn.execute("create table if not exists meta.staged_versions (table_name varchar primary key, sql_version varchar)")
+    built = conn.execute("select sql_version from meta.staged_versions where table_name = 'staging.ocpp_frames'"
+                         ).fetchall()
+    exists = conn.execute("select count(*) from information_schema.tables "
+                          "where table_schema = 'staging' and table_name = 'ocpp_frames'").fetchall()[0][0]
+    whole = not exists or not built or built[0][0] != version
+    batch = [r[0] for r in conn.execute(
+        "select source_file from meta.files where source = 'ocpp' and ($whole or records_staged is null)",
+        {"whole": whole}).fetchall()]
+    batch_params = {**params, "batch_files": batch}
+    # No transaction around this: rows created in one get transaction-local rowids,
+    # which the contract's rowid slices cannot walk. A killed run leaves its batch files
+    # unstaged (records_staged null), and the next run deletes and restages them.
+    if whole:
+        execute(conn, "create or replace table staging.ocpp_frames as\n" + table_sql("staging", "ocpp_frames"),
+                batch_params)
+        routed = route_rejects(conn, "staging.ocpp_frames", "ocpp")
+        contract = enforce(conn, "staging.ocpp_frames", StgOcppFrames, "ocpp")
+    else:
+        gone = "source_file in (select unnest($f::varchar[])) or source_file not in " \
+               "(select source_file from meta.files where source = 'ocpp')"
+        conn.execute(f"delete from staging.ocpp_frames where {gone}", {"f": batch}).fetchall()
+        conn.execute(f"delete from quarantine.rejects where staging_table = 'staging.ocpp_frames' and ({gone})",
+                     {"f": batch}).fetchall()
+        execute(conn, "create or replace table staging.ocpp_frames_batch as\n"
+                + table_sql("staging", "ocpp_frames"), batch_params)
+        routed = route_rejects(conn, "staging.ocpp_frames_batch", "ocpp", raw_table="raw.ocpp_frames",
+                               recorded_as="staging.ocpp_frames", clear=False)
+        contract = enforce(conn, "staging.ocpp_frames_batch", StgOcppFrames, "ocpp", raw_table="raw.ocpp_frames",
+                           recorded_as="staging.ocpp_frames", clear=False)
+        conn.execute("insert into staging.ocpp_frames by name select * from staging.ocpp_frames_batch").fetchall()
+        conn.execute("drop table staging.ocpp_frames_batch").fetchall()
+    conn.execute("insert or replace into meta.staged_versions values ('staging.ocpp_frames', $v)",
+                 {"v": version}).fetchall()
+    _update_staged_counts(conn, batch)
+    return {"routed": routed, "contract": contract, "files": len(batch), "whole": whole}
 
 
-def _update_staged_counts(conn: duckdb.DuckDBPyConnection) -> None:
-    """``meta.files.records_staged`` for OCPP files: frames that reached staging."""
+def _update_staged_counts(conn: duckdb.DuckDBPyConnection, files: list[str]) -> None:
+    """``meta.files.records_staged`` for the staged OCPP files: frames that reached staging."""
     conn.execute("""
         update meta.files as f
         set records_staged = coalesce(s.n, 0)
@@ -57,11 +98,11 @@ def _update_staged_counts(conn: duckdb.DuckDBPyConnection) -> None:
             select m.source_file, count(o.source_file) as n
             from meta.files as m
             left join staging.ocpp_frames as o on o.source_file = m.source_file
-            where m.source = 'ocpp'
+            where m.source = 'ocpp' and m.source_file in (select unnest($f::varchar[]))
             group by m.source_file
         ) as s
         where f.source_file = s.source_file
-    """).fetchall()
+    """, {"f": files}).fetchall()
 
 
 DERIVED = (
@@ -119,7 +160,10 @@ def stg_ocpp_frames(context: dg.AssetExecutionContext, duckdb: WarehouseResource
 def _derived_asset(table: str, deps: list[str], description: str) -> dg.AssetsDefinition:
     name = "stg_" + table.split(".", 1)[1]
 
-    @dg.asset(name=name, group_name=STAGING_GROUP, kinds={"duckdb"},
+    # Derived per day from the frames of the day's window (pipeline.engine): a night
+    # re-derives the days it reconciles, not the history.
+    @dg.asset(name=name, group_name=STAGING_GROUP, kinds={"duckdb"}, partitions_def=daily,
+              backfill_policy=dg.BackfillPolicy.single_run(),
               deps=[dg.AssetKey(d) for d in deps], description=description)
     def _asset(duckdb: WarehouseResource, landing: LandingResource):
         params = ocpp_params(landing.settings().options)

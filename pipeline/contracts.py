@@ -123,6 +123,7 @@ def _quarantine(
     bad: pl.DataFrame,
     raw_table: str | None,
     cascade: Sequence[str],
+    recorded_as: str | None = None,
 ) -> None:
     """Insert ``bad`` (``_contract_rowid, source_file, record_no, reasons``) and delete it."""
     join, raw_expr = _raw_text_sql(conn, raw_table)
@@ -137,7 +138,7 @@ def _quarantine(
                 select source_file, record_no, list_sort(list_distinct(flatten(list(reasons)))) as reasons
                 from _contract_bad group by all
             ) as q {join}
-        """, {"source": source, "stage": stage, "table": table}).fetchall()
+        """, {"source": source, "stage": stage, "table": recorded_as or table}).fetchall()
         conn.execute(f"delete from {table} where rowid in (select {_ROWID} from _contract_bad)").fetchall()
         for other in cascade:
             conn.execute(
@@ -162,21 +163,27 @@ def route_rejects(
     *,
     raw_table: str | None = None,
     cascade: Sequence[str] = (),
+    recorded_as: str | None = None,
+    clear: bool = True,
 ) -> ContractResult:
     """Move rows whose SQL-computed ``_reject_reasons`` is non-empty to the quarantine.
 
     The column is dropped afterwards, so the staging table keeps only its own columns.
-    A table without the column is left as it is.
+    A table without the column is left as it is. ``recorded_as``: the staging table the
+    quarantine names (a batch staged into a side table); ``clear=False``: the caller
+    already cleared the quarantine rows of the files it stages.
     """
     ensure_tables(conn)
-    clear_rejects(conn, table, "staging")
+    if clear:
+        clear_rejects(conn, recorded_as or table, "staging")
     if REJECT_REASONS_COLUMN not in _columns(conn, table):
         return _result(conn, table, pl.DataFrame({"reasons": []}))
     bad = conn.sql(
         f"select rowid as {_ROWID}, source_file, record_no, {REJECT_REASONS_COLUMN} as reasons "
         f"from {table} where len(coalesce({REJECT_REASONS_COLUMN}, [])) > 0").pl()
     if bad.height:
-        _quarantine(conn, table, source, "staging", bad, raw_table or RAW_TABLE_OF.get(table), cascade)
+        _quarantine(conn, table, source, "staging", bad, raw_table or RAW_TABLE_OF.get(table), cascade,
+                    recorded_as=recorded_as)
     conn.execute(f"alter table {table} drop column {REJECT_REASONS_COLUMN}").fetchall()
     return _result(conn, table, bad)
 
@@ -251,6 +258,8 @@ def enforce(
     *,
     raw_table: str | None = None,
     cascade: Sequence[str] = (),
+    recorded_as: str | None = None,
+    clear: bool = True,
 ) -> ContractResult:
     """Validate ``table`` with the pandera polars ``model``; quarantine and delete failing rows.
 
@@ -276,7 +285,8 @@ def enforce(
         Rows left, rows rejected by this call and the top reasons.
     """
     ensure_tables(conn)
-    clear_rejects(conn, table, "contract")
+    if clear:
+        clear_rejects(conn, recorded_as or table, "contract")
     table_cols = _columns(conn, table)
     has_sql_reasons = REJECT_REASONS_COLUMN in table_cols
     wanted = [c for c in _model_columns(model) if c in table_cols and c not in _LINEAGE]
@@ -306,7 +316,8 @@ def enforce(
                     .select(_ROWID, *_LINEAGE, "reasons"))
     bad = pl.concat(bads) if bads else pl.DataFrame()
     if bad.height:
-        _quarantine(conn, table, source, "contract", bad, raw_table or RAW_TABLE_OF.get(table), cascade)
+        _quarantine(conn, table, source, "contract", bad, raw_table or RAW_TABLE_OF.get(table), cascade,
+                    recorded_as=recorded_as)
     if has_sql_reasons:
         conn.execute(f"alter table {table} drop column {REJECT_REASONS_COLUMN}").fetchall()
     return _result(conn, table, bad)

@@ -164,22 +164,30 @@ def replace_partitions(
 # --- which days files touch -----------------------------------------------------------
 
 def _record_days_sql(conn: duckdb.DuckDBPyConnection) -> str:
-    """``(source_file, day)`` of every staged record, from whichever staging tables exist."""
+    """``(source_file, day)`` of the staged records of the files in ``_fresh``.
+
+    Only new file versions are read (a night costs its files, not the history): each
+    table's rows are filtered to those files before their days are taken, and the days
+    an every-day source applies to are the days already known plus the new ones.
+    """
+    fresh = "source_file in (select source_file from _fresh)"
     parts: list[str] = []
     for table, (col, extra) in _SOURCE_DAYS.items():
         if _exists(conn, table):
-            parts.append(f"select source_file, cast({col} as date) as day from {table}")
+            parts.append(f"select source_file, cast({col} as date) as day from {table} where {fresh}")
             if extra:
-                parts.append(extra)
-    data_days = " union ".join(f"select day from ({p})" for p in parts) or "select null::date as day"
+                parts.append(f"select * from ({extra}) where {fresh}")
+    own = " union ".join(parts) or "select null::varchar as source_file, null::date as day where false"
+    data_days = f"select day from meta.file_days where day is not null union select day from ({own})"
     for table in _EVERY_DAY:
         if _exists(conn, table):
-            parts.append(f"select distinct x.source_file, d.day from {table} as x, ({data_days}) as d")
+            parts.append(f"select distinct x.source_file, d.day from {table} as x, ({data_days}) as d "
+                         f"where x.{fresh} and d.day is not null")
     if _exists(conn, "staging.tariff_versions"):
         # in force from valid_from to valid_to (open: to the last day with data)
         parts.append(f"""
             select v.source_file, d.day from staging.tariff_versions as v, ({data_days}) as d
-            where d.day >= cast(v.valid_from_at as date)
+            where v.{fresh} and d.day is not null and d.day >= cast(v.valid_from_at as date)
               and (v.valid_to_at is null or d.day <= cast(v.valid_to_at as date))""")
     return " union ".join(parts) or "select null::varchar as source_file, null::date as day where false"
 
@@ -196,15 +204,16 @@ def refresh_file_days(conn: duckdb.DuckDBPyConnection, now: datetime | None = No
     now = now or datetime.now(UTC)
     conn.execute("begin transaction")
     try:
+        conn.execute("""
+            create or replace temp table _fresh as
+            select f.source_file, f.content_hash from meta.files as f
+            where not exists (select 1 from meta.file_days as d
+                              where d.source_file = f.source_file and d.content_hash = f.content_hash)
+        """).fetchall()
         conn.execute(f"""
             create or replace temp table _new_file_days as
-            with fresh as (
-                select f.source_file, f.content_hash from meta.files as f
-                where not exists (select 1 from meta.file_days as d
-                                  where d.source_file = f.source_file and d.content_hash = f.content_hash)
-            )
             select fresh.source_file, fresh.content_hash, r.day
-            from fresh left join ({_record_days_sql(conn)}) as r on r.source_file = fresh.source_file
+            from _fresh as fresh left join ({_record_days_sql(conn)}) as r on r.source_file = fresh.source_file
         """).fetchall()
         conn.execute("""
             create or replace temp table _touched as

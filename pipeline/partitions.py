@@ -79,6 +79,17 @@ def context_days(context) -> list[date]:
     return sorted(date.fromisoformat(k) for k in context.partition_keys)
 
 
+def days_of_run(tags, instance) -> list[date]:
+    """The days a run's tags name: one partition, or a single-run range (its registered days)."""
+    if TAG_PARTITION in tags:
+        return [date.fromisoformat(tags[TAG_PARTITION])]
+    if TAG_RANGE_START in tags and TAG_RANGE_END in tags:
+        first, last = date.fromisoformat(tags[TAG_RANGE_START]), date.fromisoformat(tags[TAG_RANGE_END])
+        known = {date.fromisoformat(k) for k in instance.get_dynamic_partitions(PARTITIONS_NAME)} if instance else set()
+        return [d for d in day_range(first, last) if d in known] or day_range(first, last)
+    return []
+
+
 def run_days(context) -> list[date]:
     """The days of the run an asset check executes in.
 
@@ -90,13 +101,4 @@ def run_days(context) -> list[date]:
         days = context_days(context)
     except Exception:  # an unpartitioned check context raises instead of answering
         days = []
-    if days:
-        return days
-    tags = context.run.tags
-    if TAG_PARTITION in tags:
-        return [date.fromisoformat(tags[TAG_PARTITION])]
-    if TAG_RANGE_START in tags and TAG_RANGE_END in tags:
-        first, last = date.fromisoformat(tags[TAG_RANGE_START]), date.fromisoformat(tags[TAG_RANGE_END])
-        known = {date.fromisoformat(k) for k in context.instance.get_dynamic_partitions(PARTITIONS_NAME)}
-        return [d for d in day_range(first, last) if d in known] or day_range(first, last)
-    return []
+    return days or days_of_run(context.run.tags, context.instance)

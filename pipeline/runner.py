@@ -14,14 +14,16 @@ days queued while the other ranges still run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
 from pipeline.config import Settings
 from pipeline.definitions import ALL_ASSETS, ALL_CHECKS
+from pipeline.engine import finish_day_run, finish_ingest, work_lock, work_path
 from pipeline.partitioned import pending_days
 from pipeline.partitions import contiguous, day_range, range_tags, register_days
+from pipeline.publish import locked
 from pipeline.resources import make_resources
 from pipeline.schedules import split_assets
 from pipeline.warehouse import connect
@@ -80,28 +82,42 @@ def run_pipeline(
     instance: dg.DagsterInstance | None = None,
     log_level: str = "WARNING",
     days: tuple[date, date] | None = None,
+    only: bool = False,
+    ingest: bool = True,
 ) -> NightlyResult:
     """Ingest what is new, then reconcile the queued days and ``days`` (first, last).
+
+    ``only``: reconcile exactly ``days`` (other queued days wait for their own run: what a
+    process of a parallel backfill does). ``ingest=False``: the files were ingested already.
 
     The console log defaults to warnings: the CLI prints its own summary, and Dagster's
     per-step chatter would bury it. Failures still print their stack traces. A failed
     ingest run ends the night (nothing current to reconcile from); a failed reconcile run
-    keeps its days queued for the next night and the other ranges still run.
+    keeps its days queued for the next night and the other ranges still run. After each
+    run its results are published (``pipeline.engine``) and the analysts' views rebuilt.
     """
     instance = instance or dg.DagsterInstance.ephemeral()
     ingest_keys, reconcile_keys = asset_split()
     out = NightlyResult()
-    ingest = _materialize(settings, ingest_keys, None, raise_on_error, instance, log_level)
-    out.runs.append(("ingest", ingest))
-    if not ingest.success:
-        return out
-    with connect(settings.warehouse, read_only=True) as conn:
-        queued = [d for d, _ in pending_days(conn)]
+    options = settings.options
+    if ingest:
+        run = _materialize(settings, ingest_keys, None, raise_on_error, instance, log_level)
+        out.runs.append(("ingest", run))
+        if not run.success:
+            return out
+        finish_ingest(settings.warehouse, options)
+    work = work_path(settings.warehouse)
+    queued: list[date] = []
+    if work.exists():
+        with locked(work_lock(work), exclusive=False), connect(work, read_only=True) as conn:
+            queued = [d for d, _ in pending_days(conn)]
     requested = day_range(*days) if days else []
-    wanted = sorted({*queued, *requested})
+    wanted = sorted(set(requested) if only else {*queued, *requested})
     out.days = wanted
     register_days(instance, wanted)
     for first, last in contiguous(wanted):
+        started = datetime.now(UTC)
         run = _materialize(settings, reconcile_keys, range_tags(first, last), raise_on_error, instance, log_level)
         out.runs.append((f"{first}..{last}", run))
+        finish_day_run(settings.warehouse, run.run_id, day_range(first, last), started, run.success, options)
     return out

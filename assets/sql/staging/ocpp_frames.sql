@@ -1,6 +1,8 @@
 -- staging.ocpp_frames: one row per OCPP-J frame, typed and UTC, with the reasons a frame
 -- cannot be used in _reject_reasons (pipeline.contracts.route_rejects moves those rows).
 -- Params: $v201_only_actions (VARCHAR[]): actions that exist only in OCPP 2.0.1;
+-- $batch_files (VARCHAR[]): the source files to stage (version and retransmissions are
+-- judged within them: one night's files);
 -- $token_ipad, $token_opad (BLOB): pipeline.privacy.token_hash_params.
 -- Token UIDs are personal data: every idTag, parentIdTag and idToken string in a payload
 -- is replaced by its keyed hash (pipeline.privacy.token_hash), so staging and everything
@@ -20,6 +22,8 @@ with source as (
         json_extract_string(frame, ['$[0]', '$[1]', '$[2]', '$[3]']) as texts,
         hash(frame::varchar) as frame_hash,
     from raw.ocpp_frames
+    -- the files being (re)staged: a night stages its new files, not the history
+    where source_file in (select unnest($batch_files::varchar[]))
 ),
 
 elements as (
