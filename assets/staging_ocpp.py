@@ -70,36 +70,62 @@ def stage_frames(conn: duckdb.DuckDBPyConnection, params: dict) -> dict:
         routed = route_rejects(conn, "staging.ocpp_frames", "ocpp")
         contract = enforce(conn, "staging.ocpp_frames", StgOcppFrames, "ocpp")
     else:
-        gone = "source_file in (select unnest($f::varchar[])) or source_file not in " \
-               "(select source_file from meta.files where source = 'ocpp')"
-        conn.execute(f"delete from staging.ocpp_frames where {gone}", {"f": batch}).fetchall()
-        conn.execute(f"delete from quarantine.rejects where staging_table = 'staging.ocpp_frames' and ({gone})",
-                     {"f": batch}).fetchall()
+        # Only files that have staged rows are looked for (meta.staged_files): a scan of
+        # the staged history for every new file would make each night cost more.
+        stale = [r[0] for r in conn.execute("""
+            select source_file from meta.staged_files
+            where source_file in (select unnest($f::varchar[]))
+               or source_file not in (select source_file from meta.files where source = 'ocpp')
+        """, {"f": batch}).fetchall()]
+        if stale:
+            conn.execute("delete from staging.ocpp_frames where source_file in (select unnest($f::varchar[]))",
+                         {"f": stale}).fetchall()
+            conn.execute("delete from meta.staged_files where source_file in (select unnest($f::varchar[]))",
+                         {"f": stale}).fetchall()
+        conn.execute("delete from quarantine.rejects where staging_table = 'staging.ocpp_frames' and "
+                     "(source_file in (select unnest($f::varchar[])) or source_file not in "
+                     "(select source_file from meta.files where source = 'ocpp'))", {"f": batch}).fetchall()
         execute(conn, "create or replace table staging.ocpp_frames_batch as\n"
                 + table_sql("staging", "ocpp_frames"), batch_params)
         routed = route_rejects(conn, "staging.ocpp_frames_batch", "ocpp", raw_table="raw.ocpp_frames",
                                recorded_as="staging.ocpp_frames", clear=False)
         contract = enforce(conn, "staging.ocpp_frames_batch", StgOcppFrames, "ocpp", raw_table="raw.ocpp_frames",
                            recorded_as="staging.ocpp_frames", clear=False)
+        _note_batch(conn, "staging.ocpp_frames_batch")
         conn.execute("insert into staging.ocpp_frames by name select * from staging.ocpp_frames_batch").fetchall()
         conn.execute("drop table staging.ocpp_frames_batch").fetchall()
+    if whole:
+        _note_batch(conn, "staging.ocpp_frames", replace=True)
     conn.execute("insert or replace into meta.staged_versions values ('staging.ocpp_frames', $v)",
                  {"v": version}).fetchall()
     _update_staged_counts(conn, batch)
     return {"routed": routed, "contract": contract, "files": len(batch), "whole": whole}
 
 
+def _note_batch(conn: duckdb.DuckDBPyConnection, table: str, replace: bool = False) -> None:
+    """Remember per staged file its frame count and the days its frames are on
+    (``meta.staged_files``), read from the batch while it is small."""
+    conn.execute("create table if not exists meta.staged_files "
+                 "(source_file varchar, frames bigint, days date[])").fetchall()
+    if replace:
+        conn.execute("delete from meta.staged_files").fetchall()
+    conn.execute(f"""
+        insert into meta.staged_files
+        select source_file, count(*), list_sort(list(distinct cast(received_at as date)))
+        from {table} group by source_file
+    """).fetchall()
+
+
 def _update_staged_counts(conn: duckdb.DuckDBPyConnection, files: list[str]) -> None:
     """``meta.files.records_staged`` for the staged OCPP files: frames that reached staging."""
     conn.execute("""
         update meta.files as f
-        set records_staged = coalesce(s.n, 0)
+        set records_staged = coalesce(s.frames, 0)
         from (
-            select m.source_file, count(o.source_file) as n
+            select m.source_file, sf.frames
             from meta.files as m
-            left join staging.ocpp_frames as o on o.source_file = m.source_file
+            left join meta.staged_files as sf on sf.source_file = m.source_file
             where m.source = 'ocpp' and m.source_file in (select unnest($f::varchar[]))
-            group by m.source_file
         ) as s
         where f.source_file = s.source_file
     """, {"f": files}).fetchall()

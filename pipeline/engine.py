@@ -72,8 +72,9 @@ _CHILDREN = {
         "select p.* from src.staging.cdr_charging_periods as p semi join staging.cdrs as c "
         "on p.party_key = c.country_code || ':' || c.party_id and p.cdr_id = c.cdr_id"),
 }
-# The state a window starts in: the last published status of each EVSE and the last
-# StatusNotification of each charger before the window, however old.
+# The state a window starts in: the last published status of each EVSE, and the last
+# StatusNotification of each connector in the week before the window (a bounded read:
+# a connector silent for longer starts the window unknown, as after a reboot).
 _CARRY_IN = {
     "staging.location_evse_status": """
         select * from src.staging.location_evse_status
@@ -81,7 +82,7 @@ _CARRY_IN = {
         qualify snapshot_at = max(snapshot_at) over (partition by location_id, evse_uid)""",
     "staging.ocpp_frames": """
         select * from src.staging.ocpp_frames
-        where received_at < $lo and received_at >= $lo - interval 400 day
+        where received_at < $lo and received_at >= $lo - interval 7 day
           and msg_type = 2 and action = 'StatusNotification'
         qualify row_number() over (
             partition by charge_point_id, payload->>'connectorId', payload->>'evseId'
@@ -153,6 +154,7 @@ def drop_engine(engine: Path) -> None:
 # keeps each key's newest (pipeline.publish.LATEST_KEYS).
 _SESSION_DAY = "(select min(s.started_at) from lineage.sessions as s where s.session_key = t.session_key)"
 DAY_OF: dict[str, str] = {
+    "staging.ocpp_frames": "t.received_at",
     "staging.ocpp_calls": "t.call_at",
     "staging.ocpp_meter_values": "t.received_at",
     "staging.ocpp_transaction_events": "t.received_at",
@@ -189,8 +191,9 @@ LATEST_RUN = (
     # every decision, copied whole from the decision store by each run
     "recon.review_log",
 )
-# Bookkeeping a run keeps in the work file, not in its own tables.
-_NOT_PUBLISHED = ("meta.", "staging.ocpp_frames", "staging.backend_sessions", "staging.cdrs",
+# Inputs a run copied (published by the ingest) and bookkeeping kept in the work file.
+# The window's frames are published by the run, per day: the ingest never reads them back.
+_NOT_PUBLISHED = ("meta.", "staging.backend_sessions", "staging.cdrs",
                   "staging.cdr_charging_periods", "staging.ems_intervals", "staging.location_evse_status",
                   "staging.sites", "staging.evses", "staging.tariff_versions", "staging.tokens",
                   "raw.", "quarantine.")
@@ -232,7 +235,7 @@ def engine_views(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
 
 # Record-level tables keyed by file: a night appends its new files.
 BY_FILE = ("raw.registry_sites", "raw.registry_evses", "raw.ocpp_frames", "raw.backend_sessions", "raw.cdrs",
-           "raw.tariffs", "raw.ems_intervals", "raw.locations", "raw.tokens", "staging.ocpp_frames")
+           "raw.tariffs", "raw.ems_intervals", "raw.locations", "raw.tokens")
 WORK_WHOLE = ("staging.sites", "staging.evses", "staging.backend_sessions", "staging.cdrs",
               "staging.cdr_charging_periods", "staging.tariff_versions", "staging.ems_intervals",
               "staging.location_evse_status", "staging.tokens", "quarantine.rejects", "meta.files",
@@ -263,8 +266,13 @@ def publish_work(conn: duckdb.DuckDBPyConnection, store: TableStore) -> dict[str
         """, {"t": table}).fetchall()
         if not stale and not fresh and store.exists(table):
             continue
-        data = arrow_of(conn, f"select t.* from {table} as t where t.source_file in (select unnest($f::varchar[]))",
-                        {"f": [f for f, _ in fresh]})
+        # rows are appended in ingest order: the time filter lets DuckDB skip the row
+        # groups of earlier nights instead of scanning the history for the new files
+        data = arrow_of(conn, f"""
+            select t.* from {table} as t
+            where t.ingested_at >= (select min(ingested_at) from meta.files
+                                    where source_file in (select unnest($f::varchar[])))
+              and t.source_file in (select unnest($f::varchar[]))""", {"f": [f for f, _ in fresh]})
         out[table] = store.write_files(table, data, stale + [f for f, _ in fresh], columns_of(conn, table))
         conn.execute("delete from meta.published_files where table_name = $t and "
                      "source_file in (select unnest($f::varchar[]))",

@@ -44,12 +44,12 @@ DAY_OF: dict[str, str] = {
 # Per landing source, the days each staged record touches: (source_file, day) rows. OCPP
 # frames also touch the day before, because a session is filed under its start day and a
 # stop or meter value after midnight changes yesterday's session.
-_SOURCE_DAYS: dict[str, tuple[str, str]] = {
-    "staging.ocpp_frames": ("received_at", "select source_file, cast(received_at as date) - 1 as day from staging.ocpp_frames"),
-    "staging.backend_sessions": ("started_at", ""),
-    "staging.cdrs": ("start_at", ""),
-    "staging.ems_intervals": ("interval_start_at", ""),
-    "staging.location_evse_status": ("snapshot_at", ""),
+# OCPP files: the days staging noted per file (meta.staged_files), no scan of history.
+_SOURCE_DAYS: dict[str, str] = {
+    "staging.backend_sessions": "started_at",
+    "staging.cdrs": "start_at",
+    "staging.ems_intervals": "interval_start_at",
+    "staging.location_evse_status": "snapshot_at",
 }
 # Sources whose records apply to every day: registry rows and token snapshots change how
 # any session is read. Tariff versions touch the days they are in force.
@@ -172,11 +172,12 @@ def _record_days_sql(conn: duckdb.DuckDBPyConnection) -> str:
     """
     fresh = "source_file in (select source_file from _fresh)"
     parts: list[str] = []
-    for table, (col, extra) in _SOURCE_DAYS.items():
+    if _exists(conn, "meta.staged_files"):
+        parts.append(f"select source_file, unnest(days) as day from meta.staged_files where {fresh}")
+        parts.append(f"select source_file, unnest(days) - 1 as day from meta.staged_files where {fresh}")
+    for table, col in _SOURCE_DAYS.items():
         if _exists(conn, table):
             parts.append(f"select source_file, cast({col} as date) as day from {table} where {fresh}")
-            if extra:
-                parts.append(f"select * from ({extra}) where {fresh}")
     own = " union ".join(parts) or "select null::varchar as source_file, null::date as day where false"
     data_days = f"select day from meta.file_days where day is not null union select day from ({own})"
     for table in _EVERY_DAY:

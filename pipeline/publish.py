@@ -102,8 +102,10 @@ def publish(store: TableStore, analysts: Path, extra_views: Sequence[tuple[str, 
     analysts = Path(analysts)
     with locked(analysts.with_name(analysts.name + ".publish.lock")):
         previous = _previous_views(analysts) if not extra_views else []
+        # a publish killed half-way left its file; under the lock no other one is writing
+        for stale in analysts.parent.glob(f"{analysts.name}.*.publishing"):
+            stale.unlink(missing_ok=True)
         tmp = analysts.with_name(f"{analysts.name}.{os.getpid()}.publishing")
-        tmp.unlink(missing_ok=True)
         versions: dict[str, int] = {}
         conn = duckdb.connect(str(tmp))
         try:

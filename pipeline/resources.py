@@ -35,7 +35,7 @@ class WarehouseResource(DuckDBResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         from pipeline.partitions import days_of_run
 
-        run = context.dagster_run
+        run = context.run
         self._run_id = run.run_id if run else None
         self._days = days_of_run(run.tags, context.instance) if run else []
 

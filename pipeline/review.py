@@ -404,6 +404,38 @@ def set_status(
     return Decision(review_key, d.old_status, status, reviewer, note, at)
 
 
+def review_connection(warehouse, store: DecisionStore) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for the review commands: every published table of ``warehouse``
+    (attached read-only, so a night, a publish or an analyst never waits for a clerk) and a
+    ``recon.review`` / ``recon.review_log`` of the published queue with every decision the
+    store holds now laid over it. Without a published warehouse: the store's own queue.
+    """
+    if warehouse is None:
+        return store_queue_connection(store)
+    from pipeline.warehouse import configure
+
+    conn = configure(duckdb.connect())
+    conn.execute("attach $p as wh (read_only)", {"p": str(warehouse)})
+    rows = conn.execute("select schema_name, table_name from duckdb_tables() where database_name = 'wh' "
+                        "union all select schema_name, view_name from duckdb_views() "
+                        "where database_name = 'wh' and not internal").fetchall()
+    published = {f"{s}.{n}" for s, n in rows}
+    for schema, name in rows:
+        if f"{schema}.{name}" in ("recon.review", "recon.review_log") or schema in ("main", "information_schema",
+                                                                                   "pg_catalog"):
+            continue
+        conn.execute(f'create schema if not exists "{schema}"')
+        conn.execute(f'create or replace view "{schema}"."{name}" as select * from wh."{schema}"."{name}"')
+    ensure_tables(conn)
+    if "recon.review" in published:
+        execute(conn, "insert into recon.review by name select * from wh.recon.review")
+        _apply_store(conn, store)
+    else:
+        conn.close()
+        return store_queue_connection(store)
+    return conn
+
+
 def store_queue_connection(store: DecisionStore) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB whose ``recon.review`` / ``recon.review_log`` come from the
     store: the queue as of the last sync with every decision recorded since. The queue

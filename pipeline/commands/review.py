@@ -69,25 +69,16 @@ def _store(args: argparse.Namespace):
 
 
 def _open(args: argparse.Namespace, read_only: bool):
-    """The warehouse, or the store's queue when a running night holds the warehouse."""
-    import duckdb
-
-    from pipeline.review import store_queue_connection
-    from pipeline.warehouse import connect
+    """The published warehouse with the store's decisions over its queue (``read_only`` is
+    kept for callers: the analysts' file is never written, decisions go to the store)."""
+    from pipeline.review import review_connection
 
     settings = _settings(args)
-    if not settings.warehouse.exists():
+    store = _store(args)
+    if not settings.warehouse.exists() and not store.items():
         print(f"warehouse not found: {settings.warehouse} (run `chargeline run` first)", file=sys.stderr)
         return None
-    try:
-        return connect(settings.warehouse, read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" not in str(exc).lower():
-            raise
-    store = _store(args)
-    print(f"warehouse busy (a run holds it): the queue as of {store.items_synced_at() or 'never'}, "
-          "decisions current; findings and lineage show after the run", file=sys.stderr)
-    return store_queue_connection(store)
+    return review_connection(settings.warehouse if settings.warehouse.exists() else None, store)
 
 
 def _open_queue(args: argparse.Namespace, read_only: bool):

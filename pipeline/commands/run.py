@@ -21,10 +21,12 @@ def register(sub) -> None:
     p.add_argument("--from", dest="day_from",
                    help="first day to re-reconcile (YYYY-MM-DD, UTC), besides the days new files touch")
     p.add_argument("--to", dest="day_to", help="last day to re-reconcile (YYYY-MM-DD; default: --from)")
+    p.add_argument("--only", action="store_true",
+                   help="reconcile only --from..--to; other queued days wait (one process of a parallel backfill)")
     p.set_defaults(func=run)
 
 
-def execute(settings: Settings, days: tuple[date, date] | None = None) -> int:
+def execute(settings: Settings, days: tuple[date, date] | None = None, only: bool = False) -> int:
     """Run the night and print its summary; the exit code.
 
     0 whenever the night ran, whatever the data and the integrity checks say (those are
@@ -36,7 +38,7 @@ def execute(settings: Settings, days: tuple[date, date] | None = None) -> int:
     from pipeline.summary import render_summary
     from pipeline.warehouse import connect
 
-    result = run_pipeline(settings, raise_on_error=False, days=days)
+    result = run_pipeline(settings, raise_on_error=False, days=days, only=only and days is not None)
     for name in result.failed_runs:
         run = dict(result.runs)[name]
         failed = [e.step_key for e in run.all_events if e.is_step_failure]
@@ -77,4 +79,4 @@ def run(args: argparse.Namespace) -> int:
             print("--to is before --from", file=sys.stderr)
             return 2
         days = (first, last)
-    return execute(settings, days)
+    return execute(settings, days, only=args.only)

@@ -11,7 +11,10 @@ from pipeline.resources import LandingResource, WarehouseResource
 from tests.fixtures.ocpp.frames import HERE, call, start16, stop16, write_jsonl
 
 
-def _materialize(tmp_path):
+def _materialize(tmp_path, day: str = "2026-11-20"):
+    # the OCPP tables derived from frames are built per day, as a night builds them
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("days", [day])
     assets = [a for a in raw.raw_assets if a.key.to_user_string() == "raw_ocpp"]
     assets += [v for v in vars(staging_ocpp).values() if isinstance(v, dg.AssetsDefinition)]
     assets.append(lt.lineage_transactions)
@@ -21,7 +24,8 @@ def _materialize(tmp_path):
         resources={"duckdb": WarehouseResource(database=str(tmp_path / "w.duckdb")),
                    "landing": LandingResource(path=str(tmp_path / "landing"))},
         raise_on_error=False,
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance,
+        partition_key=day,
     )
 
 
