@@ -63,7 +63,8 @@ def lineage_links(context: dg.AssetExecutionContext, duckdb: WarehouseResource, 
 )
 def lineage_sessions(context: dg.AssetExecutionContext, duckdb: WarehouseResource):
     with duckdb.get_connection() as conn:
-        with replace_partitions(conn, "lineage.sessions", context_days(context)):
+        # a day run computes its whole window and publishes its own days (pipeline.engine)
+        with replace_partitions(conn, "lineage.sessions", [] if duckdb.engine else context_days(context)):
             build_sessions(conn)
         rows = conn.execute("select count(*) from lineage.sessions").fetchall()[0][0]
         dupes = conn.execute(

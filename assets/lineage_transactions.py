@@ -36,7 +36,8 @@ def build_transactions(conn: duckdb.DuckDBPyConnection, options: dict) -> int:
 def lineage_transactions(context: dg.AssetExecutionContext, duckdb: WarehouseResource, landing: LandingResource):
     with duckdb.get_connection() as conn:
         # computed from all staged frames; only the run's days are written
-        with replace_partitions(conn, "lineage.transactions", context_days(context)):
+        # a day run computes its whole window and publishes its own days (pipeline.engine)
+        with replace_partitions(conn, "lineage.transactions", [] if duckdb.engine else context_days(context)):
             build_transactions(conn, landing.settings().options)
         n = conn.execute("select count(*) from lineage.transactions").fetchall()[0][0]
         by_anomaly = dict(conn.execute(

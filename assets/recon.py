@@ -34,7 +34,8 @@ def recon_flags(context: dg.AssetExecutionContext, duckdb: WarehouseResource, la
     options = landing.settings().options
     with duckdb.get_connection() as conn:
         # findings of other days keep their rows (and flagged_at); charger findings are renewed
-        with replace_partitions(conn, "recon.flags", context_days(context)):
+        # a day run computes its whole window and publishes its own days (pipeline.engine)
+        with replace_partitions(conn, "recon.flags", [] if duckdb.engine else context_days(context)):
             counts = build_flags(conn, options)
         money = conn.execute("select coalesce(sum(money_at_risk), 0) from recon.flags").fetchone()[0]
     context.log.info(f"findings: {counts}")

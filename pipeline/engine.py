@@ -167,7 +167,7 @@ DAY_OF: dict[str, str] = {
     "marts.findings": f"coalesce(t.interval_start, {_SESSION_DAY})",
     "recon.review": f"coalesce(t.started_at, {_SESSION_DAY})",
     "recon.session_prices": "t.started_at",
-    "recon.session_intervals": "t.interval_start_at",
+    "recon.session_intervals": "t.interval_start_at",  # a session's intervals: the window holds it whole
     "recon.site_intervals": "t.interval_start_at",
     "recon.attribution_judgement": "t.interval_start_at",
     "recon.status_timeline": "t.valid_from_at",

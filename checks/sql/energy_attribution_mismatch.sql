@@ -17,8 +17,18 @@
 -- outside-band intervals, all off in the same direction, and those are at least
 -- $session_min_flagged_share of the intervals it dominated. One odd interval points at the
 -- EMS reading; the same session off again and again points at that session's metering.
--- Money: the energy outside the band (or that cannot be placed) x the site's median CDR unit price.
+-- Money: the energy outside the band (or that cannot be placed) x the site's median CDR unit
+-- price that day (a day's own sessions, so the figure does not depend on which other days a
+-- run reconciles), else over every session the run sees.
 with
+site_day_price as (
+    select site_id, cast(cdr_started_at as date) as day,
+        median(cdr_total_cost_excl_vat / cdr_energy_kwh) as unit_price, any_value(currency) as currency
+    from lineage.sessions
+    where cdr_energy_kwh >= 1 and cdr_total_cost_excl_vat > 0 and not cdr_is_credit
+    group by all
+),
+
 site_price as (
     select site_id, median(cdr_total_cost_excl_vat / cdr_energy_kwh) as unit_price, any_value(currency) as currency
     from lineage.sessions
@@ -27,7 +37,10 @@ site_price as (
 ),
 
 judged as (
-    select * from recon.attribution_judgement
+    select j.*, coalesce(pd.unit_price, p.unit_price) as unit_price, coalesce(pd.currency, p.currency) as price_currency
+    from recon.attribution_judgement as j
+    left join site_day_price as pd on pd.site_id = j.site_id and pd.day = cast(j.interval_start_at as date)
+    left join site_price as p on p.site_id = j.site_id
 ),
 
 -- Each session's share per site interval (an EMS interval may span several of the fixed
@@ -142,8 +155,8 @@ interval_findings as (
         null::varchar as backend_session_id, null::varchar as cdr_id,
         f.interval_start_at as interval_start,
         case when f.outside_band then f.outside_kwh else f.conflict_shortfall_kwh end
-            * coalesce(p.unit_price, 0) as money_at_risk,
-        p.currency,
+            * coalesce(f.unit_price, 0) as money_at_risk,
+        f.price_currency as currency,
         json_object(
             'test', case when f.outside_band then 'outside_band' else 'joint' end,
             'ems_ev_energy_kwh', round(f.ems_ev_energy_kwh, 4),
@@ -167,7 +180,7 @@ interval_findings as (
             'conflict_shortfall_kwh', round(f.conflict_shortfall_kwh, 4),
             'sessions', b.sessions,
             'sessions_source', 'recon.session_intervals (bounds from power limit, sample gaps and window)',
-            'unit_price', round(p.unit_price, 4)
+            'unit_price', round(f.unit_price, 4)
         ) as evidence,
         case when f.outside_band then format(
             'The site meter measured {:.3f} kWh into EV chargers between {} and {} UTC; the {} session(s) that may have charged then can have drawn between {:.3f} and {:.3f} kWh ({:.3f} kWh tolerance).',
@@ -180,7 +193,6 @@ interval_findings as (
             strftime(f.interval_start_at, '%Y-%m-%d %H:%M'), strftime(f.interval_end_at, '%H:%M'))
         end as explanation,
     from judged as f
-    left join site_price as p using (site_id)
     left join basis as b using (site_id, interval_start_at)
     left join suspects as u using (site_id, interval_start_at)
     left join explainers as x using (site_id, interval_start_at)
@@ -213,7 +225,7 @@ session_findings as (
         i.session_key, i.site_id, i.site_type, i.charge_point_id, i.evse_uid, i.ocpp_transaction_id,
         s.backend_session_id, s.cdr_id,
         null::timestamptz as interval_start,
-        abs(i.difference_kwh) * coalesce(p.unit_price, 0) as money_at_risk,
+        abs(i.difference_kwh) * coalesce(pd.unit_price, p.unit_price, 0) as money_at_risk,
         coalesce(s.currency, p.currency) as currency,
         json_object(
             'flagged_intervals', i.intervals, 'n_flagged_intervals', i.n_intervals,
@@ -228,6 +240,7 @@ session_findings as (
         ) as explanation,
     from implicated as i
     left join lineage.sessions as s using (session_key)
+    left join site_day_price as pd on pd.site_id = i.site_id and pd.day = cast(coalesce(s.cdr_started_at, s.backend_started_at, s.ocpp_started_at) as date)
     left join site_price as p on p.site_id = i.site_id
     where i.n_intervals >= $session_min_intervals and i.same_direction
         and i.n_intervals >= $session_min_flagged_share * i.n_dominated
