@@ -188,14 +188,13 @@ LATEST_RUN = (
     "lineage.candidates_ocpp_backend", "lineage.candidates_session_cdr", "lineage.link_candidates",
     "lineage.link_ocpp_backend", "lineage.link_session_cdr", "lineage.links", "lineage.match_backend",
     "lineage.match_cdrs", "lineage.match_ocpp", "lineage.stage_sessions",
-    # every decision, copied whole from the decision store by each run
-    "recon.review_log",
 )
 # Inputs a run copied (published by the ingest) and bookkeeping kept in the work file.
 # The window's frames are published by the run, per day: the ingest never reads them back.
 _NOT_PUBLISHED = ("meta.", "staging.backend_sessions", "staging.cdrs",
                   "staging.cdr_charging_periods", "staging.ems_intervals", "staging.location_evse_status",
                   "staging.sites", "staging.evses", "staging.tariff_versions", "staging.tokens",
+                  "recon.review_log",  # published from the decision store by every publish
                   "raw.", "quarantine.")
 
 
@@ -305,6 +304,34 @@ def remove_store(warehouse: Path) -> None:
 
 # --- the end of a run ---------------------------------------------------------------------
 
+_DECISION_COLUMNS = [("review_key", "VARCHAR"), ("session_key", "VARCHAR"), ("status", "VARCHAR"),
+                     ("reviewer", "VARCHAR"), ("note", "VARCHAR"), ("decided_at", "TIMESTAMP WITH TIME ZONE")]
+_LOG_COLUMNS = [("log_id", "BIGINT"), ("review_key", "VARCHAR"), ("session_key", "VARCHAR"),
+                ("old_status", "VARCHAR"), ("new_status", "VARCHAR"), ("reviewer", "VARCHAR"), ("note", "VARCHAR"),
+                ("decided_at", "TIMESTAMP WITH TIME ZONE")]
+
+
+def publish_decisions(store: TableStore, warehouse: Path, options: dict | None = None) -> int:
+    """The decision store's current decisions and log, so every publish shows them
+    (``recon.review`` lays ``recon.review_decisions`` over the queue: pipeline.publish)."""
+    from pipeline.decisions import DecisionStore, store_path
+
+    decisions = DecisionStore(store_path(warehouse, options))
+    rows = decisions.decisions()
+    log = decisions.log()
+
+    def table(cols, values):
+        return pa.table({c: pa.array([v[i] for v in values], _ARROW[t]) for i, (c, t) in enumerate(cols)})
+
+    store.write_whole("recon.review_decisions", table(_DECISION_COLUMNS, rows), _DECISION_COLUMNS)
+    store.write_whole("recon.review_log", table(_LOG_COLUMNS, [
+        (d.log_id, d.review_key, d.session_key, d.old_status, d.new_status, d.reviewer, d.note, d.decided_at)
+        for d in log]), _LOG_COLUMNS)
+    return len(rows)
+
+
+_ARROW = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC")}
+
 def _connect_work(work: Path) -> duckdb.DuckDBPyConnection:
     from pipeline.warehouse import connect
 
@@ -323,6 +350,7 @@ def finish_ingest(warehouse: Path, options: dict | None = None) -> dict[str, int
             written = publish_work(conn, store)
         finally:
             conn.close()
+    publish_decisions(store, warehouse, options)
     publish(store, warehouse)
     return written
 
@@ -372,6 +400,7 @@ def finish_day_run(warehouse: Path, run_id: str, days: Sequence[date], as_of: da
                     store.write_whole(table, arrow_of(w, f"select * from {table}"), columns_of(w, table))
         finally:
             w.close()
+    publish_decisions(store, warehouse, options)
     publish(store, warehouse, views)
     drop_engine(engine)
     return written

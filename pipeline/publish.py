@@ -86,6 +86,16 @@ def _view_sql(store: TableStore, table: str) -> str:
     partitioned = store.is_partitioned(table)
     source = f"read_parquet({listing}, hive_partitioning = {'true' if partitioned else 'false'}, union_by_name = true)"
     keys = LATEST_KEYS.get(table)
+    if table == "recon.review" and store.exists("recon.review_decisions"):
+        # decisions recorded since the last day run show at the next publish
+        latest = (f"select {select} from {source} qualify row_number() over "
+                  f"(partition by review_key order by {PART_COLUMN} desc) = 1") if partitioned else \
+            f"select {select} from {source}"
+        decided = ("status", "reviewer", "note", "decided_at")
+        outer = ", ".join(f"case when d.review_key is null then r.{_quote(n)} else d.{_quote(n)} end as {_quote(n)}"
+                          if n in decided else f"r.{_quote(n)}" for n, _ in cols)
+        return (f"select {outer} from ({latest}) as r "
+                f"left join ({_view_sql(store, 'recon.review_decisions')}) as d using (review_key)")
     if keys and partitioned:
         order = ", ".join(_quote(k) for k in keys)
         return (f"select {select} from {source} "

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import sys
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -415,7 +416,15 @@ def review_connection(warehouse, store: DecisionStore) -> duckdb.DuckDBPyConnect
     from pipeline.warehouse import configure
 
     conn = configure(duckdb.connect())
-    conn.execute("attach $p as wh (read_only)", {"p": str(warehouse)})
+    try:
+        conn.execute("attach $p as wh (read_only)", {"p": str(warehouse)})
+    except duckdb.IOException as exc:  # someone holds the file for writing (not a night: it never does)
+        if "lock" not in str(exc).lower():
+            raise
+        conn.close()
+        print(f"warehouse busy (another process holds it): the queue as of {store.items_synced_at() or 'never'}, "
+              "decisions current", file=sys.stderr)
+        return store_queue_connection(store)
     rows = conn.execute("select schema_name, table_name from duckdb_tables() where database_name = 'wh' "
                         "union all select schema_name, view_name from duckdb_views() "
                         "where database_name = 'wh' and not internal").fetchall()

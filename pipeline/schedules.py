@@ -91,6 +91,11 @@ def evaluate_landing(landing, warehouse) -> list[dg.RunRequest] | dg.SkipReason:
     ``reconcile`` run per queued day, keyed by day and queue time (a day queued again by a
     later file gets a new run).
     """
+    from pipeline.engine import work_path
+
+    warehouse = Path(warehouse)
+    if work_path(warehouse).exists():  # the queue as the ingest keeps it, not as last published
+        warehouse = work_path(warehouse)
     try:
         conn = duckdb.connect(str(warehouse), read_only=True)
     except duckdb.Error as exc:  # a run holds the write lock, or no warehouse yet
@@ -127,7 +132,7 @@ def build_sensor(ingest_job, reconcile_job) -> dg.SensorDefinition:
                description="Late or corrected files in the landing folder: ingest them, then "
                "re-materialize exactly the days they touch.")
     def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource, duckdb: WarehouseResource):
-        requests = evaluate_landing(landing.settings().landing, Path(duckdb.database))
+        requests = evaluate_landing(landing.settings().landing, Path(duckdb.analysts or duckdb.database))
         if isinstance(requests, list):
             register_days(context.instance, [date.fromisoformat(r.partition_key)
                                              for r in requests if r.partition_key])
