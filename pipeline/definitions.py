@@ -30,7 +30,7 @@ ALL_CHECKS = list(dg.load_asset_checks_from_modules(_modules(assets_pkg) + _modu
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
-    from pipeline.schedules import build_jobs, build_schedule, build_sensor, split_assets
+    from pipeline.schedules import build_jobs, build_publish_sensors, build_schedule, build_sensor, split_assets
 
     settings = settings or Settings.resolve()
     jobs = build_jobs(*split_assets(tuple(ALL_ASSETS)))
@@ -38,11 +38,13 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         assets=ALL_ASSETS,
         asset_checks=ALL_CHECKS,
         resources=make_resources(settings),
-        # One DuckDB file, one writer at a time: parallel steps would only queue on its lock.
+        # The steps of a run share its one DuckDB file (the work file or the run's engine);
+        # days run side by side as separate runs (docs/operations.md).
         executor=dg.in_process_executor,
         jobs=list(jobs.values()),
-        schedules=[build_schedule(jobs["nightly"])],
-        sensors=[build_sensor(jobs["ingest"], jobs["reconcile"])],
+        schedules=[build_schedule(jobs["ingest"])],
+        sensors=[build_sensor(jobs["ingest"], jobs["reconcile"]),
+                 *build_publish_sensors(jobs["ingest"], jobs["reconcile"])],
     )
 
 

@@ -1,13 +1,14 @@
 """Jobs, the nightly schedule and the landing sensor shown in ``dagster dev``.
 
-Belongs here: how Dagster decides *when* to run (the assets decide *what*). Three jobs:
-``ingest`` (raw, staging, ``meta_file_days``: unpartitioned), ``reconcile`` (the
-partitioned assets and everything downstream, for one day or a range) and ``nightly``
-(both, for one day). ``nightly_schedule`` runs ``nightly`` for yesterday at 04:30 UTC;
+Belongs here: how Dagster decides *when* to run (the assets decide *what*). Two jobs:
+``ingest`` (raw, staging, ``meta_file_days``: unpartitioned, writes the work file) and
+``reconcile`` (the partitioned assets and everything downstream, for one day or a range,
+each run in its own engine file). ``nightly_schedule`` runs ``ingest`` at 04:30 UTC;
 ``landing_sensor`` ingests files that are new or changed in the landing folder, then
 requests a ``reconcile`` run for each day the ingested files queued in
-``meta.pending_days``. The partitions are dynamic: the schedule and the sensor register
-the days they ask for (any year) before asking.
+``meta.pending_days``; ``publish_finished_runs`` publishes each finished run to the
+analysts' warehouse (``chargeline run`` does the same in-process). The partitions are
+dynamic: the schedule and the sensor register the days they ask for (any year).
 """
 
 import functools
@@ -23,6 +24,7 @@ from pipeline.partitioned import LEGACY_GLOBAL_DAY
 from pipeline.partitions import register_days
 from pipeline.resources import LandingResource, WarehouseResource
 
+TAG_NIGHT = "chargeline/night"
 NIGHTLY_CRON = "30 4 * * *"  # 04:30 UTC: after partners' midnight exports have landed
 
 
@@ -50,9 +52,6 @@ def build_jobs(ingest_keys, reconcile_keys) -> dict:
         "reconcile": dg.define_asset_job(
             "reconcile", selection=dg.AssetSelection.assets(*reconcile_keys),
             description="Lineage, recon and marts for one day (or a range: single-run backfill)."),
-        "nightly": dg.define_asset_job(
-            "nightly", selection=dg.AssetSelection.all(),
-            description="Ingest, then reconcile one day: what the schedule runs."),
     }
 
 
@@ -60,16 +59,60 @@ def yesterday(now: datetime) -> str:
     return (now.astimezone(UTC).date() - timedelta(days=1)).isoformat()
 
 
-def build_schedule(nightly_job) -> dg.ScheduleDefinition:
-    @dg.schedule(name="nightly_schedule", cron_schedule=NIGHTLY_CRON, job=nightly_job, execution_timezone="UTC",
+def build_schedule(ingest_job) -> dg.ScheduleDefinition:
+    @dg.schedule(name="nightly_schedule", cron_schedule=NIGHTLY_CRON, job=ingest_job, execution_timezone="UTC",
                  default_status=dg.DefaultScheduleStatus.STOPPED,
-                 description="Every morning at 04:30 UTC: ingest and reconcile yesterday (UTC).")
+                 description="Every morning at 04:30 UTC: ingest what landed; the landing sensor then "
+                 "requests a reconcile run per day the files queued (yesterday among them).")
     def nightly_schedule(context: dg.ScheduleEvaluationContext):
         day = yesterday(context.scheduled_execution_time or datetime.now(UTC))
         register_days(context.instance, [date.fromisoformat(day)])
-        return dg.RunRequest(run_key=f"nightly:{day}", partition_key=day)
+        # The ingest writes the work file; each day then runs in its own engine (a run
+        # with a partition computes in one, so ingest and days are separate runs).
+        return dg.RunRequest(run_key=f"nightly:{day}", tags={TAG_NIGHT: day})
 
     return nightly_schedule
+
+
+def _finish_run(run: dg.DagsterRun, instance: dg.DagsterInstance, duckdb: WarehouseResource,
+                landing: LandingResource, success: bool) -> str:
+    """Publish what a run launched by Dagster wrote (``chargeline run`` does it in-process)."""
+    from pipeline.engine import finish_day_run, finish_ingest
+    from pipeline.partitions import days_of_run
+
+    warehouse = Path(duckdb.analysts or duckdb.database)
+    if not duckdb.store:
+        return "no store: nothing to publish"
+    options = landing.settings().options
+    days = days_of_run(run.tags, instance)
+    if not days:
+        if success:
+            finish_ingest(warehouse, options)
+        return f"ingest run {run.run_id}: published"
+    stats = instance.get_run_stats(run.run_id)
+    started = datetime.fromtimestamp(stats.start_time, UTC) if stats and stats.start_time else datetime.now(UTC)
+    finish_day_run(warehouse, run.run_id, days, started, success, options)
+    return f"run {run.run_id} of {days[0]}..{days[-1]}: {'published' if success else 'failed, days stay queued'}"
+
+
+def build_publish_sensors(ingest_job, reconcile_job) -> list:
+    """After a Dagster-launched run: publish its tables and views (success) or drop its
+    engine and keep its days queued (failure)."""
+
+    @dg.run_status_sensor(name="publish_finished_runs", run_status=dg.DagsterRunStatus.SUCCESS,
+                          monitored_jobs=[ingest_job, reconcile_job], default_status=dg.DefaultSensorStatus.RUNNING,
+                          description="Publishes each finished ingest or reconcile run to the analysts' warehouse.")
+    def publish_finished_runs(context: dg.RunStatusSensorContext, duckdb: WarehouseResource,
+                              landing: LandingResource):
+        context.log.info(_finish_run(context.dagster_run, context.instance, duckdb, landing, True))
+
+    @dg.run_failure_sensor(name="drop_failed_runs", monitored_jobs=[reconcile_job],
+                           default_status=dg.DefaultSensorStatus.RUNNING,
+                           description="A failed reconcile run: its engine is dropped, its days stay queued.")
+    def drop_failed_runs(context: dg.RunFailureSensorContext, duckdb: WarehouseResource, landing: LandingResource):
+        context.log.info(_finish_run(context.dagster_run, context.instance, duckdb, landing, False))
+
+    return [publish_finished_runs, drop_failed_runs]
 
 
 def _changed_files(landing, known: dict[str, str]) -> list[tuple[str, str]]:

@@ -39,7 +39,7 @@ def test_schedule_registers_yesterday_even_in_2035():
         context = dg.build_schedule_context(instance=instance,
                                             scheduled_execution_time=datetime(2035, 1, 16, 4, 30, tzinfo=UTC))
         request = schedule(context)
-        assert request.partition_key == "2035-01-15"
+        assert request.tags["chargeline/night"] == "2035-01-15" and request.partition_key is None
         assert instance.has_dynamic_partition("days", "2035-01-15")
 
 
