@@ -6,6 +6,7 @@ themselves (SQL, tolerances, explanations) live in ``checks/``.
 
 import dagster as dg
 
+from checks import collect_rules
 from pipeline.flags import build_flags
 from pipeline.partitioned import replace_partitions
 from pipeline.partitions import context_days, daily
@@ -35,7 +36,7 @@ def recon_flags(context: dg.AssetExecutionContext, duckdb: WarehouseResource, la
     with duckdb.get_connection() as conn:
         # findings of other days keep their rows (and flagged_at); charger findings are renewed
         with replace_partitions(conn, "recon.flags", context_days(context)):
-            counts = build_flags(conn, options)
+            counts = build_flags(conn, options, collect_rules())
         money = conn.execute("select coalesce(sum(money_at_risk), 0) from recon.flags").fetchone()[0]
     context.log.info(f"findings: {counts}")
     return dg.MaterializeResult(metadata={

@@ -12,9 +12,9 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from checks.contracts import MODELS
 from pipeline.contracts import ContractResult, enforce, update_file_accounting
 from pipeline.ingest.run import ensure_tables
+from pipeline.models.staging import MODELS
 from pipeline.privacy import token_hash_key, token_hash_params
 from pipeline.resources import LandingResource, WarehouseResource
 from pipeline.sql import build_table, execute

@@ -3,7 +3,7 @@
 Belongs here: per staging table a WARN check (rows staged, rows rejected, top reasons) and,
 per landing source, an ERROR check that every file's accounting balances (records read =
 records staged in its record-level staging table + records rejected, none both). Contracts
-themselves live in ``checks/contracts.py``; they run inside the staging assets. No check
+themselves live in ``pipeline/models/staging.py``; they run inside the staging assets. No check
 here blocks: a night never stops on data, and a failed accounting check is a row in
 ``meta.integrity_results`` that the run's summary prints.
 """

@@ -1,7 +1,7 @@
 """Data contracts at the staging boundary: validate a staging table, quarantine its failures.
 
 Belongs here: the one mechanism every staging asset uses to move rows that break their
-contract (a pandera polars ``DataFrameModel`` from ``checks/contracts.py``) or that SQL could
+contract (a pandera polars ``DataFrameModel`` from ``pipeline/models/staging.py``) or that SQL could
 not type into ``quarantine.rejects``, so that nothing is lost and nothing stops the night.
 
 Protocol for a staging asset (re-runnable, because each step replaces its earlier output)::

@@ -471,12 +471,12 @@ def load_ocpp(f: DataFile, data: bytes, opts: dict) -> Loaded:
             received_tz varchar, charge_point_id varchar, direction varchar, ocpp_version varchar,
             frame_text varchar)""")
         if lp:
-            execute(conn, "insert into _ocpp_log_fields by name\n" + load_sql("assets/sql/raw/ocpp_log_lines.sql"),
+            execute(conn, "insert into _ocpp_log_fields by name\n" + load_sql("pipeline/ingest/sql/ocpp_log_lines.sql"),
                     {"pattern_no": 0, **lp.params()})
         out.skipped = conn.execute("select count(*) from _ocpp_log_fields where not is_frame").fetchall()[0][0]
         parsed = conn.execute("select record_no, received_at, received_tz, charge_point_id, direction, "
                               "ocpp_version, frame::varchar, line, reasons from ("
-                              + load_sql("assets/sql/raw/ocpp_frames.sql") + ") order by record_no",
+                              + load_sql("pipeline/ingest/sql/ocpp_frames.sql") + ") order by record_no",
                               {"charger_actions": list(CHARGER_INITIATED_ACTIONS)}).fetchall()
     finally:
         conn.close()

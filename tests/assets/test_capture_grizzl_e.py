@@ -14,8 +14,9 @@ import pytest
 
 from assets.clock import build_charger_clock
 from assets.staging import stage_all
+from checks import collect_rules
 from pipeline.config import load_options
-from pipeline.flags import build_flags, collect_rules
+from pipeline.flags import build_flags
 from pipeline.lineage.build import build_links, build_sessions
 from tests.fixtures.ocpp.frames import energy, meter16, rows, run_ocpp, start16, stop16
 

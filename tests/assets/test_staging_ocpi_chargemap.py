@@ -19,9 +19,10 @@ from assets.clock import build_charger_clock
 from assets.lineage_transactions import build_transactions
 from assets.staging import stage_all
 from assets.staging_ocpp import stage_ocpp
+from checks import collect_rules
 from pipeline.config import load_options
 from pipeline.contracts import file_accounting
-from pipeline.flags import build_flags, collect_rules
+from pipeline.flags import build_flags
 from pipeline.ingest.run import ingest_landing
 from pipeline.lineage.build import build_links, build_sessions
 from pipeline.warehouse import connect

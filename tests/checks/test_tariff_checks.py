@@ -5,7 +5,8 @@ import json
 import pytest
 
 from assets.pricing import build_session_prices
-from pipeline.flags import build_flags, collect_rules
+from checks import collect_rules
+from pipeline.flags import build_flags
 from pipeline.warehouse import connect
 from tests.fixtures.tariff_world import World, at
 
