@@ -140,6 +140,12 @@ def find_session(conn: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any] | 
         return None
     row = rows[0]
     row.pop("_rank")
+    # the cost recomputed under the tariff in force is recon_session_prices' own table
+    row["recomputed_cost_excl_vat"] = None
+    if _exists(conn, "recon.session_prices"):
+        price = conn.execute("select price_in_force_excl_vat from recon.session_prices where session_key = ?",
+                             [row["session_key"]]).fetchall()
+        row["recomputed_cost_excl_vat"] = price[0][0] if price else None
     return row
 
 
