@@ -13,8 +13,8 @@ import duckdb
 
 from pipeline.privacy import token_hash_key, token_hash_params, token_hash_sql
 from pipeline.resources import LandingResource, WarehouseResource
-from pipeline.review import ensure_tables, findings_sql, table_columns, table_exists
-from pipeline.sql import execute, load_sql
+from pipeline.review import ensure_tables, findings_sql, table_columns
+from pipeline.sql import execute, load_sql, table_exists
 
 MARTS_GROUP = "marts"
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import duckdb
 
-from pipeline.sql import execute, load_sql
+from pipeline.sql import execute, load_sql, table_exists
 
 # What a rule's SQL must return (``site_type`` is used for severity, then kept).
 FINDING_COLUMNS = (
@@ -97,14 +97,6 @@ def severity_map(rule: FlagRule, options: dict[str, Any]) -> dict[str, str]:
     if bad:
         raise ValueError(f"{rule.check}: unknown severity {bad}")
     return out
-
-
-def table_exists(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, table = qualified.split(".", 1)
-    return conn.execute(
-        "select count(*) from information_schema.tables where table_schema = $s and table_name = $t",
-        {"s": schema, "t": table},
-    ).fetchone()[0] > 0
 
 
 def run_rule(conn: duckdb.DuckDBPyConnection, rule: FlagRule, options: dict[str, Any]) -> int:

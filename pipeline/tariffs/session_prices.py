@@ -26,8 +26,7 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.flags import table_exists
-from pipeline.sql import execute, load_sql
+from pipeline.sql import execute, load_sql, table_exists
 from pipeline.tariffs.engine import PriceBreakdown, price
 from pipeline.tariffs.history import same_prices, version_id
 from pipeline.tariffs.model import Tariff, cdr_from_ocpi, tariff_from_ocpi

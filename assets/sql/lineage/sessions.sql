@@ -210,8 +210,8 @@ in_force as (
     from placed as p
     inner join tariff_versions as t
         on t.tariff_id = p.cdr_tariff_id
-        and t.valid_from_at <= p.started_at
-        and (t.valid_to_at is null or p.started_at < t.valid_to_at)
+        -- macro of pipeline.tariffs.history (IN_FORCE_MACRO)
+        and tariff_in_force(t.valid_from_at, t.valid_to_at, p.started_at)
     qualify row_number() over (
         partition by p.anchor
         order by
