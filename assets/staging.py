@@ -12,10 +12,11 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from pipeline.contracts import ContractResult, enforce, update_file_accounting
 from pipeline.ingest.run import ensure_tables
 from pipeline.models.staging import MODELS
 from pipeline.privacy import token_hash_key, token_hash_params
+from pipeline.quarantine import QuarantineResult as ContractResult
+from pipeline.quarantine import enforce, update_file_accounting
 from pipeline.resources import LandingResource, WarehouseResource
 from pipeline.sql import build_table, execute
 

@@ -9,10 +9,10 @@ derived from it and do not count in the per-file accounting.
 import dagster as dg
 import duckdb
 
-from pipeline.contracts import enforce, route_rejects
 from pipeline.models.ocpp import MILLI_UNITS, V201_ONLY_ACTIONS
 from pipeline.models.staging import StgOcppFrames
 from pipeline.privacy import token_hash_key, token_hash_params
+from pipeline.quarantine import enforce, route_rejects
 from pipeline.resources import LandingResource, WarehouseResource
 from pipeline.sql import build_table
 

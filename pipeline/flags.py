@@ -1,7 +1,7 @@
 """The reconciliation-check framework: rules that return findings, and ``recon.flags``.
 
 A failure class is a ``FlagRule``: a SQL file (a bare ``SELECT``) returning one row per
-finding with the contract's columns, plus where its tolerances come from. Rules are
+finding with the product contract's ``recon.flags`` columns, plus where its tolerances come from. Rules are
 declared in the ``checks`` package (a module-level ``RULES`` list, collected by
 ``checks.collect_rules``); this module builds ``recon.flags`` from the rules it is given.
 It never imports ``checks``: imports go downward only, so the ``recon_flags`` asset

@@ -1,7 +1,7 @@
 """Row models of the staging tables: one pandera polars ``DataFrameModel`` per table.
 
 Belongs here: what a staged row must satisfy (required fields, OCPI and OCPP vocabularies,
-ranges, plausible times, stop not before start). ``pipeline.contracts.enforce`` applies a
+ranges, plausible times, stop not before start). ``pipeline.quarantine.enforce`` applies a
 model and moves failing rows to ``quarantine.rejects``; typing (does the text parse at all)
 happens in the staging SQL. The models live in ``pipeline`` because the staging assets and
 the checks both use them and imports go downward only. Models are not Dagster definitions.

@@ -21,10 +21,10 @@ from assets.staging import stage_all
 from assets.staging_ocpp import stage_ocpp
 from checks import collect_rules
 from pipeline.config import load_options
-from pipeline.contracts import file_accounting
 from pipeline.flags import build_flags
 from pipeline.ingest.run import ingest_landing
 from pipeline.lineage.build import build_links, build_sessions
+from pipeline.quarantine import file_accounting
 from pipeline.tariffs.session_prices import build_session_prices
 from pipeline.warehouse import connect
 from tests.fixtures.ocpp.frames import rows

@@ -1,4 +1,4 @@
-"""pipeline.privacy: the Python and SQL token hashes agree; models accept clean rows."""
+"""pipeline.privacy: the Python and SQL token hashes agree."""
 
 from __future__ import annotations
 
