@@ -6,9 +6,8 @@ Belongs here: the analyst-facing latency table. The finding per slow charger is 
 
 import dagster as dg
 
-from pipeline.flags import table_exists
 from pipeline.resources import LandingResource, WarehouseResource
-from pipeline.sql import build_table, execute
+from pipeline.sql import build_table, execute, table_exists
 
 DEFAULT_TOLERANCE_MS = 2000
 

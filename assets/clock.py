@@ -7,9 +7,8 @@ charger and ``timestamp_drift`` can correct OCPP times before comparing sources.
 
 import dagster as dg
 
-from pipeline.flags import table_exists
 from pipeline.resources import LandingResource, WarehouseResource
-from pipeline.sql import execute, load_sql
+from pipeline.sql import execute, load_sql, table_exists
 
 CLOCK_SQL = "assets/sql/recon/charger_clock.sql"
 CLOCK_DEFAULTS = {"tolerance_s": 60, "min_samples": 5, "offline_s": 600, "bin_s": 30}

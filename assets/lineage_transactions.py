@@ -9,7 +9,7 @@ or the meter values, and the field's failure forms marked in ``anomalies``.
 import dagster as dg
 import duckdb
 
-from assets.staging_ocpp import ocpp_params
+from pipeline.ocpp import ocpp_params
 from pipeline.partitioned import replace_partitions
 from pipeline.partitions import context_days, daily
 from pipeline.resources import LandingResource, WarehouseResource

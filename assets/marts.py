@@ -13,8 +13,8 @@ import duckdb
 
 from pipeline.privacy import token_hash_key, token_hash_params, token_hash_sql
 from pipeline.resources import LandingResource, WarehouseResource
-from pipeline.review import ensure_tables, findings_sql, table_columns, table_exists
-from pipeline.sql import execute, load_sql
+from pipeline.review import ensure_tables, findings_sql, table_columns
+from pipeline.sql import execute, load_sql, table_exists
 
 MARTS_GROUP = "marts"
 
@@ -40,7 +40,6 @@ SESSION_INPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cdr_energy_kwh": ("double", ("energy_kwh_cdr", "cdr_total_energy_kwh")),
     "currency": ("varchar", ("cdr_currency", "backend_currency")),
     "cdr_total_cost_excl_vat": ("double", ("cdr_cost_excl_vat", "total_cost_excl_vat")),
-    "recomputed_cost_excl_vat": ("double", ("recomputed_total_cost_excl_vat",)),
     "token_hash": ("varchar", ()),
     "has_ocpp": ("boolean", ()),
     "has_backend": ("boolean", ()),
@@ -55,6 +54,8 @@ _EMPTY_SITES = """(select null::varchar as site_id, null::varchar as site_type,
     null::varchar as time_zone, null::varchar as name, null::varchar as country where false)"""
 _EMPTY_CLOCK = """(select null::varchar as charge_point_id, null::double as skew_s,
     null::boolean as is_skewed where false)"""
+_EMPTY_PRICES = """(select null::varchar as session_key, null::double as price_in_force_excl_vat
+    where false)"""
 
 MART_TABLES = ("findings", "session_facts", "site_daily_kpis", "charger_health")
 
@@ -103,6 +104,8 @@ def mart_sql(conn: duckdb.DuckDBPyConnection, table: str) -> str:
         sql = sql.replace("staging.sites as st", f"{_EMPTY_SITES} as st")
     if not table_exists(conn, "recon.charger_clock"):
         sql = sql.replace("recon.charger_clock as cc", f"{_EMPTY_CLOCK} as cc")
+    if not table_exists(conn, "recon.session_prices"):
+        sql = sql.replace("recon.session_prices as sp", f"{_EMPTY_PRICES} as sp")
     return sql
 
 
@@ -144,7 +147,7 @@ marts_findings = _mart_asset(
     "findings", [dg.AssetKey("recon_flags")],
     "recon.flags with each finding's stable flag_id and its review item (review_key).")
 marts_session_facts = _mart_asset(
-    # recon_session_prices fills lineage.sessions.recomputed_cost_* in place
+    # recomputed_cost_excl_vat is recon.session_prices.price_in_force_excl_vat
     "session_facts",
     [dg.AssetKey("lineage_sessions"), dg.AssetKey("stg_sites"), dg.AssetKey("recon_session_prices")],
     "One row per session: billed energy, revenue, start drift, sources; tokens hashed.")

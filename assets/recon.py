@@ -6,6 +6,7 @@ themselves (SQL, tolerances, explanations) live in ``checks/``.
 
 import dagster as dg
 
+from checks import collect_rules
 from pipeline.flags import build_flags
 from pipeline.partitioned import replace_partitions
 from pipeline.partitions import context_days, daily
@@ -36,7 +37,7 @@ def recon_flags(context: dg.AssetExecutionContext, duckdb: WarehouseResource, la
         # findings of other days keep their rows (and flagged_at); charger findings are renewed
         # a day run computes its whole window and publishes its own days (pipeline.engine)
         with replace_partitions(conn, "recon.flags", [] if duckdb.engine else context_days(context)):
-            counts = build_flags(conn, options)
+            counts = build_flags(conn, options, collect_rules())
         money = conn.execute("select coalesce(sum(money_at_risk), 0) from recon.flags").fetchone()[0]
     context.log.info(f"findings: {counts}")
     return dg.MaterializeResult(metadata={

@@ -1,7 +1,7 @@
 """Staging layer: typed, UTC, kWh, validated tables from ``raw.*``, one per record kind.
 
 Belongs here: the thin assets that run ``assets/sql/staging/<table>.sql`` and enforce the
-table's contract (``checks/contracts.py``) through ``pipeline.contracts.enforce``, so that
+table's row model (``pipeline/models/staging.py``) through ``pipeline.quarantine.enforce``, so that
 every raw record ends up staged or in ``quarantine.rejects``. OCPP staging lives in its own
 module. Tables are rebuilt whole from raw on each run: cheap at this size, and a changed or
 re-ingested file then replaces exactly its rows.
@@ -12,10 +12,10 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from checks.contracts import MODELS
-from pipeline.contracts import ContractResult, enforce, update_file_accounting
 from pipeline.ingest.run import ensure_tables
+from pipeline.models.staging import MODELS
 from pipeline.privacy import token_hash_key, token_hash_params
+from pipeline.quarantine import QuarantineResult, enforce, update_file_accounting
 from pipeline.resources import LandingResource, WarehouseResource
 from pipeline.sql import build_table, execute
 
@@ -43,18 +43,18 @@ def staging_params(options: dict[str, Any] | None) -> dict[str, Any]:
 
 def stage_table(
     conn: duckdb.DuckDBPyConnection, table: str, source: str, params: dict[str, Any], cascade: tuple[str, ...] = (),
-) -> ContractResult:
+) -> QuarantineResult:
     """Build one staging table from its SQL file and enforce its contract."""
     build_table(conn, table, params)
     return enforce(conn, table, MODELS[table], source, cascade=cascade)
 
 
 def stage_source(conn: duckdb.DuckDBPyConnection, source: str, options: dict[str, Any] | None = None
-                 ) -> dict[str, ContractResult]:
+                 ) -> dict[str, QuarantineResult]:
     """Stage every table of one landing source and refresh its files' accounting."""
     ensure_tables(conn)
     params = staging_params(options)
-    out: dict[str, ContractResult] = {}
+    out: dict[str, QuarantineResult] = {}
     if source == "cdrs":
         # Periods are cut from the CDR candidates before either contract runs, so a CDR
         # whose period fails is rejected whole (cascade) and counted once.
@@ -87,15 +87,15 @@ SOURCE_STAGING: dict[str, tuple[str, ...]] = {
 }
 
 
-def stage_all(conn: duckdb.DuckDBPyConnection, options: dict[str, Any] | None = None) -> dict[str, ContractResult]:
+def stage_all(conn: duckdb.DuckDBPyConnection, options: dict[str, Any] | None = None) -> dict[str, QuarantineResult]:
     """Every staging table of this module, in dependency order (registry first)."""
-    out: dict[str, ContractResult] = {}
+    out: dict[str, QuarantineResult] = {}
     for source in SOURCE_STAGING:
         out |= stage_source(conn, source, options)
     return out
 
 
-def _metadata(result: ContractResult) -> dict[str, Any]:
+def _metadata(result: QuarantineResult) -> dict[str, Any]:
     return {
         "dagster/row_count": result.staged,
         "rows_rejected": result.rejected,

@@ -11,37 +11,14 @@ import hashlib
 import dagster as dg
 import duckdb
 
-from checks.contracts_ocpp import StgOcppFrames
-from pipeline.contracts import enforce, route_rejects
-from pipeline.models.ocpp import MILLI_UNITS, V201_ONLY_ACTIONS
+from pipeline.models.staging import StgOcppFrames
+from pipeline.ocpp import ocpp_params
 from pipeline.partitions import daily
-from pipeline.privacy import token_hash_key, token_hash_params
+from pipeline.quarantine import enforce, route_rejects
 from pipeline.resources import LandingResource, WarehouseResource
 from pipeline.sql import build_table, execute, table_sql
 
 STAGING_GROUP = "staging"
-EPOCH_BEFORE = "2000-01-01T00:00:00Z"  # a charger timestamp earlier than this: clock never set
-
-
-def ocpp_params(options: dict) -> dict:
-    """SQL parameters of the OCPP staging and lineage files, from the options."""
-    ocpp = options.get("ocpp", {}) if isinstance(options, dict) else {}
-    return {
-        "v201_only_actions": list(V201_ONLY_ACTIONS),
-        "milli_units": [u.lower() for u in MILLI_UNITS],
-        "epoch_before": ocpp.get("epoch_before", EPOCH_BEFORE),
-        # 10 min: longer than any CSMS round trip or log-shipping delay seen, far shorter
-        # than a connectivity outage (2026-11).
-        "offline_queue_s": float(ocpp.get("offline_queue_s", 600)),
-        # above the most powerful chargers on the market (HPC 400-600 kW), 2026-11
-        "max_plausible_kw": float(ocpp.get("max_plausible_kw", 1000)),
-        # a register sample may sit this far outside meterStart..meterStop and still be in
-        # their unit (defaults.toml [ocpp] unit_slack_kwh)
-        "unit_slack_kwh": float(ocpp.get("unit_slack_kwh", 0.01)),
-        **token_hash_params(token_hash_key(options)),
-    }
-
-
 def stage_frames(conn: duckdb.DuckDBPyConnection, params: dict) -> dict:
     """Stage the frames of new and changed OCPP files, quarantine untypable ones, enforce
     the contract; the rows of unchanged files stay as they were staged.

@@ -15,10 +15,9 @@ analysts read, so that both compare like with like:
 import dagster as dg
 
 from pipeline.config import load_options
-from pipeline.flags import table_exists
 from pipeline.models.status_map import sql_params
 from pipeline.resources import LandingResource, WarehouseResource
-from pipeline.sql import execute, load_sql
+from pipeline.sql import execute, load_sql, table_exists
 
 TIMELINE_SQL = "assets/sql/recon/status_timeline.sql"
 PUBLISHED_SQL = "assets/sql/recon/status_published.sql"

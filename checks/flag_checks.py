@@ -6,8 +6,10 @@ blocking. Metadata carries the count, the tolerances and up to 10 sample finding
 
 import dagster as dg
 
-from pipeline.flags import FlagRule, collect_rules, rule_params, table_exists
+from checks import collect_rules
+from pipeline.flags import FlagRule, rule_params
 from pipeline.resources import LandingResource, WarehouseResource
+from pipeline.sql import table_exists
 
 
 def make_flag_check(rule: FlagRule) -> dg.AssetChecksDefinition:

@@ -2,16 +2,16 @@
 
 Belongs here: per staging table a WARN check (rows staged, rows rejected, top reasons) and,
 per landing source, an ERROR check that every file's accounting balances (records read =
-records staged in its record-level staging table + records rejected, none both). Contracts
-themselves live in ``checks/contracts.py``; they run inside the staging assets. No check
+records staged in its record-level staging table + records rejected, none both). The row models
+themselves live in ``pipeline/models/staging.py`` and are enforced inside the staging assets. No check
 here blocks: a night never stops on data, and a failed accounting check is a row in
 ``meta.integrity_results`` that the run's summary prints.
 """
 
 import dagster as dg
 
-from pipeline.contracts import file_accounting
 from pipeline.integrity import record_result
+from pipeline.quarantine import file_accounting
 from pipeline.resources import WarehouseResource
 
 # Staging table -> the asset that builds it (record-level tables carry the accounting).

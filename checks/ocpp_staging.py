@@ -6,23 +6,15 @@ about sessions go to ``recon.flags`` through the rules in the other check module
 """
 
 import dagster as dg
-import duckdb
 
 from pipeline.integrity import record_result
 from pipeline.partitions import run_days
 from pipeline.resources import WarehouseResource
-from pipeline.sql import execute, load_sql
+from pipeline.sql import execute, load_sql, table_exists
 
 # A CSMS answers nearly every CALL; more than 2 % unanswered means frames are being lost
 # between the CSMS and its log shipping (2026-11, from field logs of two CPOs).
 MAX_UNANSWERED_SHARE = 0.02
-
-
-def _exists(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, name = qualified.split(".", 1)
-    return conn.execute(
-        "select count(*) from information_schema.tables where table_schema = $s and table_name = $t",
-        {"s": schema, "t": name}).fetchone()[0] > 0
 
 
 def _md(rows: list[tuple], header: tuple[str, ...]) -> dg.MetadataValue:
@@ -103,7 +95,7 @@ def transactions_account_for_events(context: dg.AssetCheckExecutionContext,
     # not be written yet (a later range of the same night), so they are not judged here.
     days = run_days(context)
     with duckdb.get_connection() as conn:
-        if not _exists(conn, "lineage.transactions"):
+        if not table_exists(conn, "lineage.transactions"):
             metadata = {"error": "lineage.transactions missing"}
             record_result(conn, run_id=context.run.run_id, check_name="transactions_account_for_events",
                           asset="lineage_transactions", days=days, passed=False, details=metadata)

@@ -1,7 +1,7 @@
 """Tariff and cost failure classes: stale tariff, tariff changed mid-session, cost mismatch.
 
 Belongs here: the rules comparing a CDR's money with the OCPI engine's prices in
-``recon.session_prices`` (``assets/pricing.py``). Each session is judged once per question:
+``recon.session_prices`` (``pipeline.tariffs.session_prices``). Each session is judged once per question:
 a CDR internally consistent with an outdated version is ``stale_tariff``, never also
 ``cost_mismatch``, because cost is always compared under the CDR's own version.
 """

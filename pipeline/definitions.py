@@ -30,7 +30,13 @@ ALL_CHECKS = list(dg.load_asset_checks_from_modules(_modules(assets_pkg) + _modu
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
-    from pipeline.schedules import build_jobs, build_publish_sensors, build_schedule, build_sensor, split_assets
+    from pipeline.schedules import (
+        build_jobs,
+        build_publish_sensors,
+        build_schedule,
+        build_sensor,
+        split_assets,
+    )
 
     settings = settings or Settings.resolve()
     jobs = build_jobs(*split_assets(tuple(ALL_ASSETS)))

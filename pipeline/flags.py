@@ -1,9 +1,11 @@
 """The reconciliation-check framework: rules that return findings, and ``recon.flags``.
 
 A failure class is a ``FlagRule``: a SQL file (a bare ``SELECT``) returning one row per
-finding with the contract's columns, plus where its tolerances come from. Rules are
-declared in the ``checks`` package (a module-level ``RULES`` list); this module collects
-them, builds ``recon.flags`` from all of them and turns each into a Dagster asset check.
+finding with the product contract's ``recon.flags`` columns, plus where its tolerances come from. Rules are
+declared in the ``checks`` package (a module-level ``RULES`` list, collected by
+``checks.collect_rules``); this module builds ``recon.flags`` from the rules it is given.
+It never imports ``checks``: imports go downward only, so the ``recon_flags`` asset
+collects the rules and passes them in.
 
 The framework owns what every check shares, so a rule's SQL only says what is wrong:
 - ``check`` and ``severity``: severity comes from ``[checks.<name>.severity]`` in the
@@ -22,15 +24,13 @@ The framework owns what every check shares, so a rule's SQL only says what is wr
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 
-from pipeline.sql import execute, load_sql
+from pipeline.sql import execute, load_sql, table_exists
 
 # What a rule's SQL must return (``site_type`` is used for severity, then kept).
 FINDING_COLUMNS = (
@@ -84,21 +84,6 @@ class FlagRule:
             object.__setattr__(self, "sql", f"checks/sql/{self.check}.sql")
 
 
-def collect_rules() -> list[FlagRule]:
-    """Every ``RULES`` entry of every module in the ``checks`` package, in name order."""
-    import checks
-
-    rules: list[FlagRule] = []
-    for mod in sorted(pkgutil.iter_modules(checks.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"checks.{mod.name}")
-        rules.extend(getattr(module, "RULES", ()))
-    names = [r.check for r in rules]
-    dupes = {n for n in names if names.count(n) > 1}
-    if dupes:
-        raise ValueError(f"check declared twice: {sorted(dupes)}")
-    return rules
-
-
 def rule_params(rule: FlagRule, options: dict[str, Any]) -> dict[str, Any]:
     """Tolerances of a rule: its ``[checks.<name>]`` keys except the severity table."""
     section = options.get("checks", {}).get(rule.check, {})
@@ -112,14 +97,6 @@ def severity_map(rule: FlagRule, options: dict[str, Any]) -> dict[str, str]:
     if bad:
         raise ValueError(f"{rule.check}: unknown severity {bad}")
     return out
-
-
-def table_exists(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, table = qualified.split(".", 1)
-    return conn.execute(
-        "select count(*) from information_schema.tables where table_schema = $s and table_name = $t",
-        {"s": schema, "t": table},
-    ).fetchone()[0] > 0
 
 
 def run_rule(conn: duckdb.DuckDBPyConnection, rule: FlagRule, options: dict[str, Any]) -> int:
@@ -206,10 +183,10 @@ def apply_root_causes(conn: duckdb.DuckDBPyConnection, rules: Iterable[FlagRule]
 
 
 def build_flags(
-    conn: duckdb.DuckDBPyConnection, options: dict[str, Any], rules: Iterable[FlagRule] | None = None
+    conn: duckdb.DuckDBPyConnection, options: dict[str, Any], rules: Iterable[FlagRule]
 ) -> dict[str, int]:
-    """Rebuild ``recon.flags`` from every rule in one transaction; counts per check."""
-    rules = list(collect_rules() if rules is None else rules)
+    """Rebuild ``recon.flags`` from ``rules`` in one transaction; counts per check."""
+    rules = list(rules)
     counts: dict[str, int] = {}
     conn.execute("begin transaction")
     try:

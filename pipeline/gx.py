@@ -21,7 +21,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from pipeline.review import SEVERITIES, STATUSES, findings_sql, table_exists
+from pipeline.review import SEVERITIES, STATUSES, findings_sql
+from pipeline.sql import table_exists
 
 CHECKS = (
     "timestamp_drift", "charger_clock_skew", "stale_tariff", "tariff_changed_during_session",

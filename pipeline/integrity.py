@@ -17,6 +17,8 @@ from typing import Any
 
 import duckdb
 
+from pipeline.sql import table_exists
+
 DDL = """
     create table if not exists meta.integrity_results (
         run_id varchar, check_name varchar, asset varchar, days date[], passed boolean,
@@ -55,9 +57,7 @@ def record_result(
 def results(conn: duckdb.DuckDBPyConnection, run_ids: Sequence[str] | None = None) -> list[tuple]:
     """(run_id, check_name, asset, days, passed, details) of ``run_ids``, or of the latest
     night when none are given (the rows of the newest run of each check and asset)."""
-    exists = conn.execute("select count(*) from information_schema.tables "
-                          "where table_schema = 'meta' and table_name = 'integrity_results'").fetchall()[0][0]
-    if not exists:
+    if not table_exists(conn, "meta.integrity_results"):
         return []
     if run_ids is not None:
         return conn.execute("""

@@ -7,10 +7,11 @@ hex, truncated to 32 characters (128 bits). The key is the option
 and so only pseudonymises: set your own key in production (``CHARGELINE_CONFIG``) and keep
 it stable, or hashes stop joining across nights.
 
-SQL computes the same value set-based with ``TOKEN_HASH_SQL`` (HMAC spelled out with
-DuckDB's ``sha256`` over blobs; the padded keys are bound as ``$token_ipad`` and
-``$token_opad`` from ``token_hash_params``), so a UID hashed in Python and one hashed in a
-staging query compare equal.
+SQL computes the same value set-based with the DuckDB macro
+``token_hash(uid, $token_ipad, $token_opad)`` (``TOKEN_HASH_MACRO``: HMAC spelled out with
+DuckDB's ``sha256`` over blobs; the padded keys are bound from ``token_hash_params``), so a
+UID hashed in Python and one hashed in a staging query compare equal. The macro is defined
+here once and created on every connection ``pipeline.sql`` runs SQL on.
 
 UIDs are compared case-insensitively (OCPI ``Token.uid`` is a ``CiString``) and without
 surrounding spaces.
@@ -56,10 +57,13 @@ def token_hash_params(key: str = DEFAULT_TOKEN_HASH_KEY) -> dict[str, bytes]:
 
 def token_hash_sql(uid_expr: str) -> str:
     """DuckDB expression hashing ``uid_expr`` exactly as ``token_hash`` does."""
-    return TOKEN_HASH_SQL.replace("{uid}", uid_expr)
+    return f"token_hash({uid_expr}, $token_ipad, $token_opad)"
 
 
-TOKEN_HASH_SQL = (
-    "case when nullif(upper(trim({uid})), '') is not null then "
-    "left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim({uid})))))), 32) end"
-)
+# HMAC(key, m) = H((key ^ opad) || H((key ^ ipad) || m)); the pads come bound, so the key is
+# never part of a statement's text. Null and blank UIDs stay null, as in ``token_hash``.
+TOKEN_HASH_MACRO = """
+create or replace temp macro token_hash(uid, ipad, opad) as
+    case when nullif(upper(trim(uid)), '') is not null then
+        left(sha256(opad || unhex(sha256(ipad || encode(upper(trim(uid)))))), 32)
+    end"""

@@ -86,6 +86,15 @@ def _view_sql(store: TableStore, table: str) -> str:
     partitioned = store.is_partitioned(table)
     source = f"read_parquet({listing}, hive_partitioning = {'true' if partitioned else 'false'}, union_by_name = true)"
     keys = LATEST_KEYS.get(table)
+    if table == "lineage.sessions" and store.exists("recon.session_prices"):
+        # The product contract puts the recomputed cost in lineage.sessions; pricing writes
+        # only its own table, so the analysts' view joins it in.
+        return (f"select s.*, p.price_in_force_excl_vat as recomputed_cost_excl_vat, "
+                f"p.price_in_force_incl_vat as recomputed_cost_incl_vat, "
+                f"p.in_force_version_id as recomputed_tariff_version_id "
+                f"from (select {select} from {source}) as s "
+                f"left join (select session_key, price_in_force_excl_vat, price_in_force_incl_vat, "
+                f"in_force_version_id from ({_view_sql(store, 'recon.session_prices')})) as p using (session_key)")
     if table == "recon.review" and store.exists("recon.review_decisions"):
         # decisions recorded since the last day run show at the next publish
         latest = (f"select {select} from {source} qualify row_number() over "

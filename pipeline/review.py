@@ -32,7 +32,7 @@ import duckdb
 import polars as pl
 
 from pipeline.decisions import DecisionStore, store_path
-from pipeline.sql import execute, load_sql, query
+from pipeline.sql import execute, load_sql, query, table_exists
 
 STATUSES = ("open", "confirmed", "dismissed", "resolved")
 SEVERITIES = ("info", "warn", "error")
@@ -139,14 +139,6 @@ class AmbiguousKey(LookupError):
     def __init__(self, key: str, matches: list[str]):
         super().__init__(f"{key!r} matches {len(matches)} review items: {', '.join(matches[:10])}")
         self.matches = matches
-
-
-def table_exists(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, table = qualified.split(".", 1)
-    return conn.execute(
-        "select count(*) from information_schema.tables where table_schema = $s and table_name = $t",
-        {"s": schema, "t": table},
-    ).fetchall()[0][0] > 0
 
 
 def table_columns(conn: duckdb.DuckDBPyConnection, qualified: str) -> list[str]:

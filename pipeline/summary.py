@@ -7,8 +7,8 @@ import json
 import duckdb
 from tabulate import tabulate
 
-from pipeline.flags import table_exists
 from pipeline.integrity import results as integrity_results
+from pipeline.sql import table_exists
 
 
 def _table(title: str, rows: list[tuple], headers: list[str]) -> str:

@@ -15,6 +15,8 @@ from typing import Any
 
 import duckdb
 
+from pipeline.sql import table_exists
+
 #: Frames this far before the first and after the last recorded time still belong to the
 #: session's story (Authorize before start, late StopTransaction answers).
 MARGIN = timedelta(minutes=10)
@@ -97,13 +99,6 @@ def _ts(at: datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
-def _exists(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, table = qualified.split(".", 1)
-    return bool(conn.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table]).fetchall()[0][0])
-
-
 def _rows(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     cur = conn.execute(sql, params)
     cols = [d[0] for d in cur.description]
@@ -140,6 +135,12 @@ def find_session(conn: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any] | 
         return None
     row = rows[0]
     row.pop("_rank")
+    # the cost recomputed under the tariff in force is recon_session_prices' own table
+    row["recomputed_cost_excl_vat"] = None
+    if table_exists(conn, "recon.session_prices"):
+        price = conn.execute("select price_in_force_excl_vat from recon.session_prices where session_key = ?",
+                             [row["session_key"]]).fetchall()
+        row["recomputed_cost_excl_vat"] = price[0][0] if price else None
     return row
 
 
@@ -202,7 +203,7 @@ def _ocpp_events(conn, s, lo, hi) -> list[Event]:
 
 def build_trace(conn: duckdb.DuckDBPyConnection, key: str) -> Trace | None:
     """Collect the timeline of the session ``key`` names (None when none does)."""
-    if not _exists(conn, "lineage.sessions"):
+    if not table_exists(conn, "lineage.sessions"):
         return None
     s = find_session(conn, key)
     if s is None:
@@ -216,7 +217,7 @@ def build_trace(conn: duckdb.DuckDBPyConnection, key: str) -> Trace | None:
     hi = max(times) + MARGIN if times else None
 
     def section(table: str, fn) -> None:
-        if not _exists(conn, table):
+        if not table_exists(conn, table):
             skipped.append(f"{table} (not in the warehouse)")
             return
         try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.flags import collect_rules
+from checks import collect_rules
 from pipeline.warehouse import connect
 from tests.fixtures.generated import generated_network, relations
 

@@ -14,18 +14,20 @@ candidates as (
     select
         s.*,
         case
-            when s.recomputed_cost_excl_vat is not null then s.recomputed_cost_excl_vat
+            when sp.price_in_force_excl_vat is not null then sp.price_in_force_excl_vat
             when s.has_cdr and not s.cdr_is_credit and not s.cdr_is_credited then s.cdr_total_cost_excl_vat
             else s.ocpp_energy_kwh * p.unit_price
         end as price,
         case
-            when s.recomputed_cost_excl_vat is not null then 'recomputed from tariff in force'
+            when sp.price_in_force_excl_vat is not null then 'recomputed from tariff in force'
             when s.has_cdr and not s.cdr_is_credit and not s.cdr_is_credited then 'cdr total'
             when p.unit_price is not null then 'ocpp energy x site median CDR unit price'
         end as price_source,
         p.currency as site_currency,
     from lineage.sessions as s
     left join site_price as p using (site_id)
+    -- the session priced under the tariff in force (recon_session_prices)
+    left join recon.session_prices as sp on sp.session_key = s.session_key
     where s.has_ocpp and not s.has_backend
         and s.ocpp_energy_kwh > $min_energy_kwh
 )

@@ -20,12 +20,12 @@ candidates as (
         s.*,
         coalesce(s.backend_energy_kwh, s.ocpp_energy_kwh) as energy_kwh,
         case
-            when s.recomputed_cost_excl_vat is not null then s.recomputed_cost_excl_vat
+            when sp.price_in_force_excl_vat is not null then sp.price_in_force_excl_vat
             when s.backend_amount is not null then s.backend_amount
             else coalesce(s.backend_energy_kwh, s.ocpp_energy_kwh) * p.unit_price
         end as price,
         case
-            when s.recomputed_cost_excl_vat is not null then 'recomputed from tariff in force'
+            when sp.price_in_force_excl_vat is not null then 'recomputed from tariff in force'
             when s.backend_amount is not null then 'backend amount'
             when p.unit_price is not null then 'energy x site median CDR unit price'
         end as price_source,
@@ -33,6 +33,8 @@ candidates as (
         p.currency as site_currency,
     from lineage.sessions as s
     left join site_price as p using (site_id)
+    -- the session priced under the tariff in force (recon_session_prices)
+    left join recon.session_prices as sp on sp.session_key = s.session_key
     where not s.has_cdr and len(coalesce(s.cdr_ids, [])) = 0
         and s.has_backend
         and (s.ocpp_stopped_at is not null or s.backend_stopped_at is not null)

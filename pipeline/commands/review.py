@@ -83,7 +83,7 @@ def _open(args: argparse.Namespace, read_only: bool):
 
 def _open_queue(args: argparse.Namespace, read_only: bool):
     """The warehouse connection when it holds a review queue, else (None, exit code)."""
-    from pipeline.review import table_exists
+    from pipeline.sql import table_exists
 
     conn = _open(args, read_only=read_only)
     if conn is None:

@@ -274,7 +274,7 @@ def ingest_ocpp_batch(
             source_file varchar, record_no bigint, line varchar, is_frame boolean, received_at varchar,
             received_tz varchar, charge_point_id varchar, direction varchar, ocpp_version varchar,
             frame_text varchar)""")
-    log_sql = load_sql("assets/sql/raw/ocpp_log_lines.sql")
+    log_sql = load_sql("pipeline/ingest/sql/ocpp_log_lines.sql")
     for lp, no in patterns.items():
         execute(conn, "insert into _ocpp_log_fields by name\n" + log_sql, {"pattern_no": no, **lp.params()})
     lines_by_file = dict.fromkeys(file_pattern, 0) | dict(conn.execute(
@@ -290,7 +290,7 @@ def ingest_ocpp_batch(
     try:
         # only files seen before have rows to replace: new files skip the deletes
         _forget(conn, [f for f, _, _, known in batch if known])
-        execute(conn, "create or replace temp table _ocpp_parsed as\n" + load_sql("assets/sql/raw/ocpp_frames.sql"),
+        execute(conn, "create or replace temp table _ocpp_parsed as\n" + load_sql("pipeline/ingest/sql/ocpp_frames.sql"),
                 {"charger_actions": list(CHARGER_INITIATED_ACTIONS)})
         conn.execute("""
             insert into raw.ocpp_frames by name

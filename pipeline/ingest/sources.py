@@ -44,7 +44,7 @@ class Loaded:
         return len(self.rows) + len(self.rejects)
 
 
-# Raw tables: every column text or JSON, so that nothing is lost before the contracts run.
+# Raw tables: every column text or JSON, so that nothing is lost before the row models are enforced.
 RAW_TABLES: dict[str, str] = {
     "raw.registry_sites": "site_id varchar, site_type varchar, time_zone varchar, name varchar, country varchar",
     "raw.registry_evses": "charge_point_id varchar, connector_id varchar, site_id varchar, location_id varchar, evse_uid varchar, evse_id varchar, max_power_kw varchar",
@@ -81,7 +81,7 @@ def _text(raw: bytes, limit: int = 2000) -> str:
 # --- CSV / Parquet -------------------------------------------------------------------
 
 def _mapped_header(names: list[str], mapping: dict[str, list[str]]) -> list[list[str]]:
-    """Each column's contract name(s): a mapped header may feed several (SteVe's key)."""
+    """Each column's name(s) in the product contract: a mapped header may feed several (SteVe's key)."""
     return [mapping.get(n.strip().lower(), [n.strip().lower()]) for n in names]
 
 
@@ -392,7 +392,7 @@ SHAPES: dict[str, dict[str, Any]] = {
 
 
 def column_mapping(table: str, names: list[str], settings: dict) -> dict[str, list[str]]:
-    """Header (lower case) -> contract column(s): a recognised shape, then the source's own.
+    """Header (lower case) -> product-contract column(s): a recognised shape, then the source's own.
 
     ``settings['columns']`` adds to or overrides what a recognised shape maps; ``shape``
     names a shape (or ``none``) instead of recognising one.
@@ -471,12 +471,12 @@ def load_ocpp(f: DataFile, data: bytes, opts: dict) -> Loaded:
             received_tz varchar, charge_point_id varchar, direction varchar, ocpp_version varchar,
             frame_text varchar)""")
         if lp:
-            execute(conn, "insert into _ocpp_log_fields by name\n" + load_sql("assets/sql/raw/ocpp_log_lines.sql"),
+            execute(conn, "insert into _ocpp_log_fields by name\n" + load_sql("pipeline/ingest/sql/ocpp_log_lines.sql"),
                     {"pattern_no": 0, **lp.params()})
         out.skipped = conn.execute("select count(*) from _ocpp_log_fields where not is_frame").fetchall()[0][0]
         parsed = conn.execute("select record_no, received_at, received_tz, charge_point_id, direction, "
                               "ocpp_version, frame::varchar, line, reasons from ("
-                              + load_sql("assets/sql/raw/ocpp_frames.sql") + ") order by record_no",
+                              + load_sql("pipeline/ingest/sql/ocpp_frames.sql") + ") order by record_no",
                               {"charger_actions": list(CHARGER_INITIATED_ACTIONS)}).fetchall()
     finally:
         conn.close()

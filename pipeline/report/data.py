@@ -16,8 +16,8 @@ import polars as pl
 
 from pipeline import review
 from pipeline.privacy import token_hash, token_hash_key
-from pipeline.review import findings_sql, table_exists
-from pipeline.sql import query
+from pipeline.review import findings_sql
+from pipeline.sql import query, table_exists
 
 # Lineage columns that are bulky (whole source objects) and add nothing to a drill-down.
 _BULKY_COLUMNS = ("cdr_json", "tariff_json", "payload", "raw")

@@ -4,10 +4,12 @@ Contract §2: each distinct (country_code, party_id, id, last_updated) is one ve
 version is in force from ``start_date_time`` if given, else from ``last_updated``, until the
 next version of the same tariff comes into force or its own ``end_date_time``.
 
-This module is the definition. ``assets/sql/staging/tariff_versions.sql`` computes the same
-``version_id`` and [valid_from_at, valid_to_at) set-based for the warehouse (the pricing step
-and the tariff checks read those columns); ``tests/unit/test_tariff_history.py`` holds the
-two to the same answers.
+This module is the definition. SQL gets ``version_id`` and "in force at" from the DuckDB
+macros defined here (``VERSION_ID_MACRO``, ``IN_FORCE_MACRO``; ``pipeline.sql`` creates them
+on every connection it runs SQL on), so no SQL file spells either out.
+``assets/sql/staging/tariff_versions.sql`` computes [valid_from_at, valid_to_at) set-based for
+the warehouse (the pricing step and the tariff checks read those columns);
+``tests/unit/test_tariff_history.py`` holds Python and SQL to the same answers.
 """
 
 from __future__ import annotations
@@ -41,6 +43,18 @@ def version_id(country: str | None, party: str | None, tariff_id: str, last_upda
     """``CC:PARTY:ID@last_updated`` (UTC, whole seconds): the identity of one version."""
     stamp = "" if last_updated is None else _aware(last_updated).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return ":".join(x for x in (country, party, tariff_id) if x) + "@" + stamp
+
+
+# The same two definitions for SQL. ``version_id``: parts that are null or empty are left
+# out, as ``":".join(x for x in ... if x)`` does; whole seconds, UTC.
+VERSION_ID_MACRO = """
+create or replace temp macro version_id(country, party, tariff_id, last_updated_at) as
+    concat_ws(':', nullif(country, ''), nullif(party, ''), nullif(tariff_id, '')) || '@'
+        || coalesce(strftime(timezone('UTC', last_updated_at), '%Y-%m-%dT%H:%M:%SZ'), '')"""
+# ``TariffVersion.in_force``: ``instant`` falls in [valid_from_at, valid_to_at), a null end open.
+IN_FORCE_MACRO = """
+create or replace temp macro tariff_in_force(valid_from_at, valid_to_at, instant) as
+    (valid_from_at is null or valid_from_at <= instant) and (valid_to_at is null or instant < valid_to_at)"""
 
 
 def tariff_version_id(tariff: Tariff) -> str:

@@ -14,9 +14,11 @@ import pytest
 
 from assets.clock import build_charger_clock
 from assets.staging import stage_all
+from checks import collect_rules
 from pipeline.config import load_options
-from pipeline.flags import build_flags, collect_rules
+from pipeline.flags import build_flags
 from pipeline.lineage.build import build_links, build_sessions
+from pipeline.tariffs.session_prices import build_session_prices
 from tests.fixtures.ocpp.frames import energy, meter16, rows, run_ocpp, start16, stop16
 
 CAPTURE = Path(__file__).resolve().parent.parent / "fixtures" / "external" / "levity-grizzl-e" / "test_messages.txt"
@@ -25,7 +27,7 @@ FILE = f"levity/{CP}/test_messages.jsonl"
 
 
 def _night(tmp_path: Path, files: dict):
-    """Ingest, stage, transactions, sessions, clock and every flag rule, in process.
+    """Ingest, stage, transactions, sessions, clock, prices and every flag rule, in process.
 
     (The whole ``chargeline run`` cannot take 2023 data yet: before the partitions' first day
     its whole-table run fails in lineage_sessions; issue 14, point 2.)
@@ -36,6 +38,7 @@ def _night(tmp_path: Path, files: dict):
     build_links(conn)
     build_sessions(conn)
     build_charger_clock(conn, opts)
+    build_session_prices(conn, options=opts)
     build_flags(conn, opts, collect_rules())
     return conn
 

@@ -10,13 +10,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from assets.pricing import build_session_prices
 from assets.staging import stage_all
+from checks import collect_rules
 from pipeline.config import load_options
-from pipeline.contracts import file_accounting
-from pipeline.flags import build_flags, collect_rules
+from pipeline.flags import build_flags
 from pipeline.ingest.run import ingest_landing
 from pipeline.lineage.build import LinkOptions, build_links, build_sessions
+from pipeline.quarantine import file_accounting
+from pipeline.tariffs.session_prices import build_session_prices
 from pipeline.warehouse import configure, connect
 from tests.fixtures.lineage_seed import Net, at
 

@@ -40,12 +40,11 @@ def test_exact_ids_link_every_source_with_full_confidence():
         ("201", "B-201", "CDR-201", "exact_transaction_id", 1.0, "exact_cdr_id", 1.0),
     ]
     row = conn.execute("""select session_key, site_id, site_type, evse_uid, ocpp_energy_kwh, backend_energy_kwh,
-        cdr_energy_kwh, currency, cdr_total_cost_excl_vat, cdr_tariff_id, tariff_in_force_valid_from_at,
-        recomputed_cost_excl_vat from lineage.sessions where backend_session_id = 'B-101'""").fetchall()[0]
+        cdr_energy_kwh, currency, cdr_total_cost_excl_vat, cdr_tariff_id, tariff_in_force_valid_from_at
+        from lineage.sessions where backend_session_id = 'B-101'""").fetchall()[0]
     assert row[0] == session_key("ocpp:CP-1:101")
     assert row[1:10] == ("SITE-1", "public", "CP-1-1", 11.0, 11.0, 11.0, "EUR", 3.3, "T-AC")
     assert row[10] == at(0) - timedelta(days=30)
-    assert row[11] is None
 
 
 def test_fuzzy_path_links_without_ids_despite_skew_and_drift():

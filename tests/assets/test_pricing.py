@@ -3,8 +3,9 @@
 import dagster as dg
 import pytest
 
-from assets.pricing import build_session_prices, recon_session_prices
+from assets.pricing import recon_session_prices
 from pipeline.resources import LandingResource, WarehouseResource
+from pipeline.tariffs.session_prices import build_session_prices
 from pipeline.warehouse import connect
 from tests.fixtures.tariff_world import World
 
@@ -82,20 +83,23 @@ def test_asset_materializes_with_its_check(tmp_path):
     assert ev.passed
 
 
-def test_recomputed_cost_lands_in_lineage_sessions(tmp_path):
+def test_recomputed_cost_is_in_session_prices_and_lineage_is_untouched(tmp_path):
     w = World()
     w.session("stale", 13)                       # CDR priced with A, B in force: 5.00 excl, 21 % VAT
     w.session("no_cdr", 9, cdr_total=None)       # priced from meter values under A: 4.00
     with connect(tmp_path / "w.duckdb") as conn:
         w.write(conn)
-        # a backend-only session nobody can price, carrying an earlier night's figure
+        # a backend-only session nobody can price
         conn.execute("insert into lineage.sessions (session_key, site_id) values ('backend_only', 'SITE-1')")
-        conn.execute("alter table lineage.sessions add column recomputed_cost_excl_vat double")
-        conn.execute("update lineage.sessions set recomputed_cost_excl_vat = 99")
+        lineage_before = conn.execute("select * from lineage.sessions order by session_key").fetchall()
+        columns_before = [r[0] for r in conn.execute("describe lineage.sessions").fetchall()]
         build_session_prices(conn)
         got = {r[0]: r[1:] for r in conn.execute("""
-            select session_key, recomputed_cost_excl_vat, recomputed_cost_incl_vat, recomputed_tariff_version_id
-            from lineage.sessions""").fetchall()}
+            select s.session_key, p.price_in_force_excl_vat, p.price_in_force_incl_vat, p.in_force_version_id
+            from lineage.sessions as s left join recon.session_prices as p using (session_key)""").fetchall()}
+        # pricing writes only its own table: lineage.sessions keeps its columns and rows
+        assert [r[0] for r in conn.execute("describe lineage.sessions").fetchall()] == columns_before
+        assert conn.execute("select * from lineage.sessions order by session_key").fetchall() == lineage_before
     assert got == {
         "stale": (pytest.approx(5.0), pytest.approx(6.05), B),
         "no_cdr": (pytest.approx(4.0), pytest.approx(4.84), A),
@@ -103,22 +107,21 @@ def test_recomputed_cost_lands_in_lineage_sessions(tmp_path):
     }
 
 
-def test_failed_pricing_changes_neither_table(tmp_path, monkeypatch):
+def test_failed_pricing_keeps_the_previous_prices(tmp_path, monkeypatch):
     w = World()
     w.session("clean", 9)
     with connect(tmp_path / "w.duckdb") as conn:
         w.write(conn)
         build_session_prices(conn)
-        before = conn.execute("select recomputed_cost_excl_vat from lineage.sessions").fetchall()
+        before = conn.execute("select price_in_force_excl_vat from recon.session_prices").fetchall()
 
         def boom(*args, **kwargs):
             raise RuntimeError("tariff engine down")
 
-        monkeypatch.setattr("assets.pricing.Pricer.price_row", boom)
+        monkeypatch.setattr("pipeline.tariffs.session_prices.Pricer.price_row", boom)
         with pytest.raises(RuntimeError):
             build_session_prices(conn)
-        assert conn.execute("select recomputed_cost_excl_vat from lineage.sessions").fetchall() == before
-        assert conn.execute("select count(*) from recon.session_prices").fetchall()[0][0] == 1
+        assert conn.execute("select price_in_force_excl_vat from recon.session_prices").fetchall() == before
     assert before == [(pytest.approx(4.0),)]
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from assets.staging import stage_source
 from pipeline.config import load_options
-from pipeline.contracts import file_accounting
 from pipeline.ingest.run import ingest_landing
+from pipeline.quarantine import file_accounting
 from pipeline.warehouse import connect
 from tests.fixtures.ocpp.frames import rows
 

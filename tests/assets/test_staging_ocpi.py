@@ -9,8 +9,8 @@ import pytest
 
 from assets.staging import stage_all
 from pipeline.config import load_options
-from pipeline.contracts import file_accounting
 from pipeline.ingest.run import ingest_landing
+from pipeline.quarantine import file_accounting
 from pipeline.warehouse import connect
 
 OCPI = Path(__file__).resolve().parent.parent / "fixtures" / "external" / "ocpi"

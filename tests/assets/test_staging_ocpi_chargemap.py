@@ -19,11 +19,13 @@ from assets.clock import build_charger_clock
 from assets.lineage_transactions import build_transactions
 from assets.staging import stage_all
 from assets.staging_ocpp import stage_ocpp
+from checks import collect_rules
 from pipeline.config import load_options
-from pipeline.contracts import file_accounting
-from pipeline.flags import build_flags, collect_rules
+from pipeline.flags import build_flags
 from pipeline.ingest.run import ingest_landing
 from pipeline.lineage.build import build_links, build_sessions
+from pipeline.quarantine import file_accounting
+from pipeline.tariffs.session_prices import build_session_prices
 from pipeline.warehouse import connect
 from tests.fixtures.ocpp.frames import rows
 
@@ -149,6 +151,7 @@ def test_the_payloads_reconcile_in_a_night(tmp_path):
     build_links(conn)
     build_sessions(conn)
     build_charger_clock(conn, opts)
+    build_session_prices(conn, options=opts)
     build_flags(conn, opts, collect_rules())
     sessions = rows(conn, "select cdr_id, cdr_started_at from lineage.sessions order by cdr_started_at")
     assert [s["cdr_id"] for s in sessions] == ["12345", "2dafe2cf-cbd7-4430-9a1a-c9b01abac372"]

@@ -24,9 +24,13 @@ DDL = {
         backend_started_at timestamptz, backend_stopped_at timestamptz, backend_energy_kwh double,
         cdr_started_at timestamptz, cdr_stopped_at timestamptz, cdr_energy_kwh double,
         backend_status varchar, backend_amount double, currency varchar,
-        cdr_total_cost_excl_vat double, recomputed_cost_excl_vat double,
+        cdr_total_cost_excl_vat double,
         cdr_ids varchar[], n_live_cdrs bigint, cdr_is_credit boolean, cdr_is_credited boolean,
         has_ocpp boolean, has_backend boolean, has_cdr boolean""",
+    # the missing-record rules price a session from here first (recon_session_prices)
+    "recon.session_prices": """
+        session_key varchar, price_in_force_excl_vat double, price_in_force_incl_vat double,
+        in_force_version_id varchar""",
     "lineage.transactions": """
         charge_point_id varchar, connector_id integer, ocpp_version varchar, transaction_id varchar,
         transaction_ids varchar[], started_at timestamptz, stopped_at timestamptz,

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from assets.auth_marts import build_auth_latency
+from checks import collect_rules
 from pipeline.config import load_options
-from pipeline.flags import build_flags, collect_rules
+from pipeline.flags import build_flags
 from pipeline.warehouse import connect
 
 RULES = [r for r in collect_rules() if r.check == "auth_latency"]

@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from checks import collect_rules
 from pipeline.config import load_options
-from pipeline.flags import build_flags, collect_rules
+from pipeline.flags import build_flags
 from pipeline.warehouse import connect
 
 RULES = [r for r in collect_rules() if r.check == "capability_mismatch"]

@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 
 from assets.clock import build_charger_clock
-from pipeline.flags import build_flags, collect_rules
+from checks import collect_rules
+from pipeline.flags import build_flags
 from pipeline.warehouse import connect
 from tests.fixtures.tariff_world import World, at
 

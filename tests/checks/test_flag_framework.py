@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from pipeline.flags import FlagRule, build_flags, collect_rules
+from checks import collect_rules
+from pipeline.flags import FlagRule, build_flags
 from pipeline.warehouse import connect
 
 RULE = FlagRule(check="energy_mismatch", sql="tests/fixtures/sql/finding_energy_over_10.sql")

@@ -12,8 +12,9 @@ import pytest
 
 from assets.staging import stage_all
 from assets.status_timeline import build_status_timeline
+from checks import collect_rules
 from pipeline.config import load_options
-from pipeline.flags import build_flags, collect_rules
+from pipeline.flags import build_flags
 from pipeline.ingest.run import ingest_landing
 from pipeline.models.status_map import map_status
 from pipeline.warehouse import connect

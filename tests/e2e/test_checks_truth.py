@@ -17,9 +17,9 @@ import gc
 
 import pytest
 
+from checks import collect_rules
 from pipeline.cli import main as chargeline
 from pipeline.config import Settings
-from pipeline.flags import collect_rules
 from pipeline.runner import run_pipeline
 from pipeline.warehouse import connect
 from tests.support.evaluate import evaluate

@@ -23,10 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import load_options
-from pipeline.contracts import file_accounting
 from pipeline.ingest.files import discover
 from pipeline.ingest.run import ingest_landing
 from pipeline.ingest.sources import load_file
+from pipeline.quarantine import file_accounting
 from pipeline.warehouse import configure
 
 OPTIONS = load_options()

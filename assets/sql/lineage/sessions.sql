@@ -210,8 +210,8 @@ in_force as (
     from placed as p
     inner join tariff_versions as t
         on t.tariff_id = p.cdr_tariff_id
-        and t.valid_from_at <= p.started_at
-        and (t.valid_to_at is null or p.started_at < t.valid_to_at)
+        -- macro of pipeline.tariffs.history (IN_FORCE_MACRO)
+        and tariff_in_force(t.valid_from_at, t.valid_to_at, p.started_at)
     qualify row_number() over (
         partition by p.anchor
         order by
@@ -270,11 +270,9 @@ select
     f.tariff_id as tariff_in_force_id,
     f.valid_from_at as tariff_in_force_valid_from_at,
     f.last_updated_at as tariff_in_force_last_updated_at,
-    -- Filled by recon_session_prices (assets/pricing.py), which reads this table: pricing
-    -- here would make a cycle. Null until it runs.
-    cast(null as double) as recomputed_cost_excl_vat,
-    cast(null as double) as recomputed_cost_incl_vat,
-    cast(null as varchar) as recomputed_tariff_version_id,
+    -- The cost recomputed under the version in force is recon.session_prices
+    -- (price_in_force_excl_vat, by session_key): pricing reads this table, and an asset
+    -- writes only its own table.
     coalesce(p.cdr_ids, []) as cdr_ids,
     p.n_cdrs,
     p.n_live_cdrs,

@@ -24,7 +24,7 @@ select
     ls.backend_energy_kwh,
     ls.cdr_energy_kwh,
     ls.cdr_total_cost_excl_vat as revenue_excl_vat,
-    ls.recomputed_cost_excl_vat,
+    sp.price_in_force_excl_vat as recomputed_cost_excl_vat,
     ls.currency,
     ls.ocpp_started_at,
     ls.backend_started_at,
@@ -35,3 +35,5 @@ select
     ls.token_hash,
 from lineage.sessions as ls
 left join staging.sites as st on st.site_id = ls.site_id
+-- the cost recomputed under the tariff in force (recon_session_prices; one row per session)
+left join recon.session_prices as sp on sp.session_key = ls.session_key

@@ -124,8 +124,8 @@ in_force as (
         on v.tariff_id = r.tariff_id
         and (r.country_code is null or v.country_code is null or v.country_code = r.country_code)
         and (r.party_id is null or v.party_id is null or v.party_id = r.party_id)
-        and v.valid_from_at <= r.started_at
-        and (v.valid_to_at is null or r.started_at < v.valid_to_at)
+        -- macro of pipeline.tariffs.history (IN_FORCE_MACRO)
+        and tariff_in_force(v.valid_from_at, v.valid_to_at, r.started_at)
     qualify row_number() over (
         partition by r.session_key order by v.valid_from_at desc, v.last_updated_at desc
     ) = 1

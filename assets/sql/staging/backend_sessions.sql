@@ -105,9 +105,7 @@ select
     charge_point_id,
     connector_id,
     transaction_id,
-    case when nullif(upper(trim(id_tag)), '') is not null then
-        left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim(id_tag)))))), 32)
-    end as id_tag_hash,
+    token_hash(id_tag, $token_ipad, $token_opad) as id_tag_hash,
     started_at,
     stopped_at,
     -- an export with only the meter registers (SteVe): energy is their difference

@@ -128,8 +128,8 @@ select
     r.ocpi_session_id,
     -- 2.1.1 auth_id / 2.2.1 cdr_token.contract_id name the driver's contract: personal data
     -- like the uid, so only their keyed hashes (pipeline.privacy) leave the raw layer.
-    case when nullif(upper(trim(r.auth_id)), '') is not null then left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim(r.auth_id)))))), 32) end as auth_id_hash,
-    case when nullif(upper(trim(r.token_uid)), '') is not null then left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim(r.token_uid)))))), 32) end as token_uid_hash,
+    token_hash(r.auth_id, $token_ipad, $token_opad) as auth_id_hash,
+    token_hash(r.token_uid, $token_ipad, $token_opad) as token_uid_hash,
     r.token_type,
     r.auth_method,
     r.location_id,
@@ -159,9 +159,9 @@ select
     -- (personal data): pricing and trace need the rest.
     case
         when r.cdr_token is not null then json_merge_patch(r.o, json_object('cdr_token', json_object(
-            'uid', case when nullif(upper(trim(r.token_uid)), '') is not null then left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim(r.token_uid)))))), 32) end,
-            'contract_id', case when nullif(upper(trim(r.cdr_token ->> 'contract_id')), '') is not null then left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim(r.cdr_token ->> 'contract_id')))))), 32) end)))
-        when (r.o ->> 'auth_id') is not null then json_merge_patch(r.o, json_object('auth_id', case when nullif(upper(trim(r.auth_id)), '') is not null then left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim(r.auth_id)))))), 32) end))
+            'uid', token_hash(r.token_uid, $token_ipad, $token_opad),
+            'contract_id', token_hash(r.cdr_token ->> 'contract_id', $token_ipad, $token_opad))))
+        when (r.o ->> 'auth_id') is not null then json_merge_patch(r.o, json_object('auth_id', token_hash(r.auth_id, $token_ipad, $token_opad)))
         else r.o
     end as cdr_json,
     r.source_file,

@@ -3,7 +3,7 @@
 -- Params: $v201_only_actions (VARCHAR[]): actions that exist only in OCPP 2.0.1;
 -- $batch_files (VARCHAR[]): the source files to stage (version and retransmissions are
 -- judged within them: one night's files);
--- $token_ipad, $token_opad (BLOB): pipeline.privacy.token_hash_params.
+-- $token_ipad, $token_opad (BLOB): pipeline.privacy.token_hash_params, for the token_hash macro.
 -- Token UIDs are personal data: every idTag, parentIdTag and idToken string in a payload
 -- is replaced by its keyed hash (pipeline.privacy.token_hash), so staging and everything
 -- built on it carry only hashes; raw.ocpp_frames keeps the frames as received.
@@ -149,10 +149,11 @@ select
         list_reduce(
             list_prepend(r.payload::varchar, regexp_extract_all(
                 r.payload::varchar, '"(?:idTag|parentIdTag|idToken)"\s*:\s*"((?:[^"\\]|\\.)*)"', 1)),
-            lambda acc, u: case when nullif(trim(u), '') is null then acc else replace(
+            -- a UID that is blank once unescaped has no hash (null): its text stays
+            lambda acc, u: case when nullif(trim(u), '') is null then acc else coalesce(replace(
                 acc, '"' || u || '"',
-                '"' || left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim(
-                    json_extract_string('"' || u || '"', '$'))))))), 32) || '"') end
+                '"' || token_hash(json_extract_string('"' || u || '"', '$'), $token_ipad, $token_opad) || '"'),
+                acc) end
         )::json
         else r.payload
     end as payload,

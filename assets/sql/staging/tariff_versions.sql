@@ -68,9 +68,8 @@ select
     country_code,
     party_id,
     tariff_id,
-    -- The identity of a version, as pipeline.tariffs.history.version_id writes it.
-    concat_ws(':', country_code, party_id, tariff_id) || '@'
-        || coalesce(strftime(timezone('UTC', last_updated_at), '%Y-%m-%dT%H:%M:%SZ'), '') as version_id,
+    -- The identity of a version: macro of pipeline.tariffs.history (VERSION_ID_MACRO).
+    version_id(country_code, party_id, tariff_id, last_updated_at) as version_id,
     last_updated_at,
     currency,
     tariff_type,

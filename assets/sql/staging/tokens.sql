@@ -21,10 +21,8 @@ with src as (
 typed as (
     select
         src.*,
-        case when uid_norm is not null then
-            left(sha256($token_opad || unhex(sha256($token_ipad || encode(uid_norm)))), 32)
-        end as token_uid_hash,
-        case when nullif(upper(trim(contract_id)), '') is not null then left(sha256($token_opad || unhex(sha256($token_ipad || encode(upper(trim(contract_id)))))), 32) end as contract_id_hash,
+        token_hash(uid_norm, $token_ipad, $token_opad) as token_uid_hash,
+        token_hash(contract_id, $token_ipad, $token_opad) as contract_id_hash,
         try_cast(valid_raw as boolean) as valid,
         try_cast(last_updated_raw as timestamptz) as last_updated_at
     from src

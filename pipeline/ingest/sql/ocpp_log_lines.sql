@@ -2,7 +2,7 @@
 -- the `_ocpp_lines` rows of the files `_ocpp_log_files` gives `pattern_no = $pattern_no`
 -- (with the charger their path names), split into the envelope fields.
 -- `is_frame` is false for a line the pattern does not match (a notice or prose line: it is
--- counted, not a record). A frame line keeps its frame text as written; raw/ocpp_frames.sql
+-- counted, not a record). A frame line keeps its frame text as written; ocpp_frames.sql
 -- judges it. `$names` names the pattern's capture groups in order.
 with matched as (
     select

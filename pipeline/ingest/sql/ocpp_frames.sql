@@ -1,5 +1,5 @@
 -- One OCPP record per JSONL line of `_ocpp_lines` (source_file, record_no, is_log, line)
--- and per frame line of a text log (`_ocpp_log_fields`, from raw/ocpp_log_lines.sql).
+-- and per frame line of a text log (`_ocpp_log_fields`, from ocpp_log_lines.sql).
 -- Returns every record with either its envelope fields or the reasons it cannot be read;
 -- the loader splits the two.
 -- Each JSON line is parsed as few times as possible: this runs on every frame of the night.
@@ -102,7 +102,7 @@ bare_frames as (
 ),
 
 log_frames as (
-    -- text-log lines a line pattern read as frames (raw/ocpp_log_lines.sql)
+    -- text-log lines a line pattern read as frames (ocpp_log_lines.sql)
     select
         source_file,
         record_no,

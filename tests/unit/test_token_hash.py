@@ -1,4 +1,4 @@
-"""pipeline.privacy: the Python and SQL token hashes agree; models accept clean rows."""
+"""pipeline.privacy: the Python and SQL token hashes agree."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from pipeline.privacy import (
     token_hash_params,
     token_hash_sql,
 )
+from pipeline.sql import execute
 
 
 @pytest.mark.parametrize("uid", ["TAG1", " tag1 ", "012345678", "bdf21bce-fc97-11e8-8eb2-f2801f1b9fd1", "Éa"])
 @pytest.mark.parametrize("key", [DEFAULT_TOKEN_HASH_KEY, "k" * 100, "s3cr3t"])
 def test_python_and_sql_forms_are_equal(uid, key):
     conn = duckdb.connect()
-    (sql_hash,) = conn.execute(f"select {token_hash_sql('$uid')}", {"uid": uid, **token_hash_params(key)}
-                               ).fetchall()[0]
+    (sql_hash,) = execute(conn, f"select {token_hash_sql('$uid')}", {"uid": uid, **token_hash_params(key)})[0]
     assert sql_hash == token_hash(uid, key)
     assert len(sql_hash) == 32
 

@@ -1,8 +1,11 @@
-"""Data contracts at the staging boundary: validate a staging table, quarantine its failures.
+"""Enforcement at the staging boundary: validate a staging table, quarantine its failures.
 
 Belongs here: the one mechanism every staging asset uses to move rows that break their
-contract (a pandera polars ``DataFrameModel`` from ``checks/contracts.py``) or that SQL could
-not type into ``quarantine.rejects``, so that nothing is lost and nothing stops the night.
+row model (a pandera polars ``DataFrameModel`` from ``pipeline/models/staging.py``) or that SQL
+could not type into ``quarantine.rejects``, so that nothing is lost and nothing stops the night.
+Words: the *row models* are ``pipeline.models.staging``; this module *enforces* them; the
+*product contract* is ``docs/contract.md``. (A reject of a model keeps ``stage = 'contract'``
+in ``quarantine.rejects``: that value is documented for analysts, so it stays.)
 
 Protocol for a staging asset (re-runnable, because each step replaces its earlier output)::
 
@@ -53,16 +56,16 @@ RAW_TABLE_OF: dict[str, str] = {
 }
 _LINEAGE = ("source_file", "record_no")
 # DuckDB's implicit row identity: the one key every staging table has, derived ones too.
-_ROWID = "_contract_rowid"
+_ROWID = "_quarantine_rowid"
 
 
-class ContractSchemaError(RuntimeError):
+class ModelSchemaError(RuntimeError):
     """The table's shape (columns, dtypes) breaks its model: a code defect, not bad data."""
 
 
 @dataclass(frozen=True)
-class ContractResult:
-    """What a contract (or SQL routing) did to one staging table.
+class QuarantineResult:
+    """What enforcing a row model (or SQL routing) did to one staging table.
 
     Attributes
     ----------
@@ -125,9 +128,9 @@ def _quarantine(
     cascade: Sequence[str],
     recorded_as: str | None = None,
 ) -> None:
-    """Insert ``bad`` (``_contract_rowid, source_file, record_no, reasons``) and delete it."""
+    """Insert ``bad`` (``_quarantine_rowid, source_file, record_no, reasons``) and delete it."""
     join, raw_expr = _raw_text_sql(conn, raw_table)
-    conn.register("_contract_bad", bad.to_arrow())
+    conn.register("_quarantine_bad", bad.to_arrow())
     try:
         # One reject row per record, even when several derived rows of it failed.
         conn.execute(f"""
@@ -136,24 +139,24 @@ def _quarantine(
                    $stage as stage, now() as ingested_at, $table as staging_table
             from (
                 select source_file, record_no, list_sort(list_distinct(flatten(list(reasons)))) as reasons
-                from _contract_bad group by all
+                from _quarantine_bad group by all
             ) as q {join}
         """, {"source": source, "stage": stage, "table": recorded_as or table}).fetchall()
-        conn.execute(f"delete from {table} where rowid in (select {_ROWID} from _contract_bad)").fetchall()
+        conn.execute(f"delete from {table} where rowid in (select {_ROWID} from _quarantine_bad)").fetchall()
         for other in cascade:
             conn.execute(
                 f"delete from {other} where (source_file, record_no) in "
-                "(select (source_file, record_no) from _contract_bad)").fetchall()
+                "(select (source_file, record_no) from _quarantine_bad)").fetchall()
     finally:
-        conn.unregister("_contract_bad")
+        conn.unregister("_quarantine_bad")
 
 
-def _result(conn, table: str, bad: pl.DataFrame) -> ContractResult:
+def _result(conn, table: str, bad: pl.DataFrame) -> QuarantineResult:
     counts: Counter[str] = Counter()
     for reasons in bad.get_column("reasons").to_list() if bad.height else []:
         counts.update(set(reasons))
     staged = conn.execute(f"select count(*) from {table}").fetchall()[0][0]
-    return ContractResult(table, staged, bad.height, counts.most_common(10))
+    return QuarantineResult(table, staged, bad.height, counts.most_common(10))
 
 
 def route_rejects(
@@ -165,7 +168,7 @@ def route_rejects(
     cascade: Sequence[str] = (),
     recorded_as: str | None = None,
     clear: bool = True,
-) -> ContractResult:
+) -> QuarantineResult:
     """Move rows whose SQL-computed ``_reject_reasons`` is non-empty to the quarantine.
 
     The column is dropped afterwards, so the staging table keeps only its own columns.
@@ -197,7 +200,7 @@ def failing_rows(frame: pl.DataFrame, model) -> pl.DataFrame:
 
     Returns a frame of ``_row`` (0-based position in ``frame``) and ``reasons`` (list of
     ``column:check``). A failure not tied to a row (a missing column, a wrong dtype) means
-    the staging SQL and the model disagree: that raises ``ContractSchemaError``.
+    the staging SQL and the model disagree: that raises ``ModelSchemaError``.
     """
     from pandera.config import ValidationDepth, config_context
     from pandera.errors import SchemaErrors
@@ -210,7 +213,7 @@ def failing_rows(frame: pl.DataFrame, model) -> pl.DataFrame:
         cases = exc.failure_cases
         schema_level = cases.filter(pl.col("index").is_null())
         if schema_level.height:
-            raise ContractSchemaError(
+            raise ModelSchemaError(
                 f"{model.__name__}: {schema_level.select('column', 'check').rows()}") from exc
         # A dataframe-level check names the model as its column: the check name says it all.
         reason = (pl.when(pl.col("schema_context") == "DataFrameSchema").then(pl.col("check"))
@@ -246,8 +249,8 @@ def _out_of_range_times(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
     return frame, checked
 
 
-# Rows validated per polars frame: bounds the contract's memory on the largest tables.
-CONTRACT_CHUNK_ROWS = 2_000_000
+# Rows validated per polars frame: bounds enforcement's memory on the largest tables.
+ENFORCE_CHUNK_ROWS = 2_000_000
 
 
 def enforce(
@@ -260,7 +263,7 @@ def enforce(
     cascade: Sequence[str] = (),
     recorded_as: str | None = None,
     clear: bool = True,
-) -> ContractResult:
+) -> QuarantineResult:
     """Validate ``table`` with the pandera polars ``model``; quarantine and delete failing rows.
 
     Parameters
@@ -270,7 +273,7 @@ def enforce(
     table : str
         Staging table, ``schema.name``; it must have ``source_file`` and ``record_no``.
     model : type[pandera.polars.DataFrameModel]
-        The table's contract. Only the model's columns are read (plus lineage), so wide
+        The table's row model (``pipeline.models.staging``). Only the model's columns are read (plus lineage), so wide
         JSON columns the model does not name never leave DuckDB.
     source : str
         Landing sub-folder the records came from (``quarantine.rejects.source``).
@@ -281,7 +284,7 @@ def enforce(
 
     Returns
     -------
-    ContractResult
+    QuarantineResult
         Rows left, rows rejected by this call and the top reasons.
     """
     ensure_tables(conn)
@@ -298,10 +301,10 @@ def enforce(
     bads = []
     # In slices of rowid: an OCPP night is tens of millions of rows, and a whole-table
     # polars frame would cost more memory than DuckDB itself is allowed.
-    for lo in range(0, max(end, 1), CONTRACT_CHUNK_ROWS):
+    for lo in range(0, max(end, 1), ENFORCE_CHUNK_ROWS):
         frame = conn.sql(
             f"select {select} from {table} where rowid >= $lo and rowid < $hi order by rowid",
-            params={"lo": lo, "hi": lo + CONTRACT_CHUNK_ROWS},
+            params={"lo": lo, "hi": lo + ENFORCE_CHUNK_ROWS},
         ).pl()
         if not has_sql_reasons:
             frame = frame.with_columns(pl.lit([], dtype=pl.List(pl.String)).alias("_sql_reasons"))

@@ -1,9 +1,11 @@
-"""Data contracts: one pandera polars ``DataFrameModel`` per staging table of ingestion.
+"""Row models of the staging tables: one pandera polars ``DataFrameModel`` per table.
 
-Belongs here: what a staged row must satisfy (required fields, OCPI vocabularies, ranges,
-plausible times, stop not before start). ``pipeline.contracts.enforce`` applies a model and
-moves failing rows to ``quarantine.rejects``; typing (does the text parse at all) happens in
-the staging SQL. Models are not Dagster definitions, so this module defines no checks.
+Belongs here: what a staged row must satisfy (required fields, OCPI and OCPP vocabularies,
+ranges, plausible times, stop not before start). ``pipeline.quarantine.enforce`` applies a
+model and moves failing rows to ``quarantine.rejects``; typing (does the text parse at all)
+happens in the staging SQL. The models live in ``pipeline`` because the staging assets and
+the checks both use them and imports go downward only. Models are not Dagster definitions.
+OCPP models name only the columns they check, so the JSON payload never leaves DuckDB.
 """
 
 from datetime import UTC, datetime
@@ -22,6 +24,7 @@ from pipeline.models.ocpi import (
     WhitelistType,
     values,
 )
+from pipeline.models.ocpp import Version
 
 # Before 2000 no charging data of ours exists: such a time is an epoch default (1970) or
 # a dead RTC. From 2090 on it is an unset far-future sentinel (2099-12-31, 9999-12-31) or a
@@ -205,6 +208,60 @@ class StgTokens(_Staged):
     last_updated_at: UtcTime = pa.Field(nullable=False)
 
     plausible_time = pa.check("last_updated_at", name="plausible_time")(_plausible)
+
+
+# OCPP staging and the transactions built from it (enforced in assets/staging_ocpp.py).
+
+
+class StgOcppFrames(pa.DataFrameModel):
+    """``staging.ocpp_frames``: a frame is usable when it has a charger, a time, a side,
+    a known message type and an id; a CALL also names its action."""
+
+    charge_point_id: str = pa.Field(nullable=False, str_length={"min_value": 1, "max_value": 128})
+    received_at: pl.Datetime(time_zone="UTC") = pa.Field(nullable=False)
+    direction: str = pa.Field(isin=["in", "out"])
+    msg_type: pl.Int32 = pa.Field(isin=[2, 3, 4])
+    msg_id: str = pa.Field(nullable=False, str_length={"min_value": 1, "max_value": 128})
+    action: str = pa.Field(nullable=True)
+    ocpp_version: str = pa.Field(isin=list(Version.all))
+    is_retransmit: bool = pa.Field(nullable=False)
+
+    @pa.dataframe_check(element_wise=False)
+    def call_has_action(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select((pl.col("msg_type") != 2) | pl.col("action").is_not_null())
+
+    class Config:
+        strict = False
+        coerce = False
+
+
+class StgOcppMeterValues(pa.DataFrameModel):
+    """``staging.ocpp_meter_values``: energy registers are never negative once typed."""
+
+    charge_point_id: str = pa.Field(nullable=False)
+    measurand: str = pa.Field(nullable=False)
+    origin: str = pa.Field(isin=["MeterValues", "StopTransaction", "TransactionEvent"])
+    value: float = pa.Field(nullable=True)
+
+    class Config:
+        strict = False
+
+
+class LineageTransactions(pa.DataFrameModel):
+    """``lineage.transactions``: one row per charger transaction, with a known basis."""
+
+    charge_point_id: str = pa.Field(nullable=False)
+    ocpp_version: str = pa.Field(isin=list(Version.all))
+    energy_basis: str = pa.Field(isin=["register", "meter_values", "transaction_data", "none"])
+    has_start: bool = pa.Field(nullable=False)
+    has_stop: bool = pa.Field(nullable=False)
+
+    @pa.dataframe_check(element_wise=False)
+    def start_or_stop(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("has_start") | pl.col("has_stop"))
+
+    class Config:
+        strict = False
 
 
 MODELS: dict[str, type[pa.DataFrameModel]] = {

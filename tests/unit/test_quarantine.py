@@ -1,4 +1,4 @@
-"""pipeline.contracts: SQL routing and pandera contracts move failing rows, losing nothing."""
+"""pipeline.quarantine: SQL routing and the enforced row models move failing rows, losing nothing."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pandera.polars as pa
 import polars as pl
 import pytest
 
-from pipeline.contracts import ContractSchemaError, enforce, failing_rows, route_rejects
 from pipeline.ingest.run import ensure_tables
+from pipeline.quarantine import ModelSchemaError, enforce, failing_rows, route_rejects
 from pipeline.warehouse import connect
 
 
@@ -67,7 +67,7 @@ def test_cascade_removes_the_parent_record(conn):
 
 
 def test_schema_level_failure_raises():
-    with pytest.raises(ContractSchemaError):
+    with pytest.raises(ModelSchemaError):
         failing_rows(pl.DataFrame({"source_file": ["f"], "record_no": [1], "thing_id": [1],
                                    "energy_kwh": [1.0]}), Thing)
 
@@ -90,7 +90,7 @@ def test_enforce_alone_keeps_sql_and_model_reasons_together(conn):
 @pytest.mark.parametrize("chunk_rows", [1, 3, 1000])
 def test_enforce_in_slices_finds_the_same_failures(conn, monkeypatch, chunk_rows):
     """Large tables are validated a slice of rows at a time; slicing changes no verdict."""
-    monkeypatch.setattr("pipeline.contracts.CONTRACT_CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr("pipeline.quarantine.ENFORCE_CHUNK_ROWS", chunk_rows)
     _build(conn)
     # a deleted row leaves a gap in the rowids (as routing does): the last row must still be read
     conn.execute("delete from staging.things where record_no = 1")
