@@ -8,9 +8,9 @@ assets, referenced by key only.
 
 import dagster as dg
 
+from pipeline.day_partitions import context_days, daily
+from pipeline.day_queue import replace_partitions
 from pipeline.lineage.build import LinkOptions, build_links, build_sessions
-from pipeline.partitioned import replace_partitions
-from pipeline.partitions import context_days, daily
 from pipeline.resources import LandingResource, WarehouseResource
 
 LINEAGE_GROUP = "lineage"

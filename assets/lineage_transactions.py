@@ -9,9 +9,9 @@ or the meter values, and the field's failure forms marked in ``anomalies``.
 import dagster as dg
 import duckdb
 
+from pipeline.day_partitions import context_days, daily
+from pipeline.day_queue import replace_partitions
 from pipeline.ocpp import ocpp_params
-from pipeline.partitioned import replace_partitions
-from pipeline.partitions import context_days, daily
 from pipeline.resources import LandingResource, WarehouseResource
 from pipeline.sql import build_table
 

@@ -3,15 +3,15 @@
 Belongs here: ``meta_file_days`` (after staging: the days each new or changed file
 version touches, queued in ``meta.pending_days``) and ``meta_reconciled_days`` (the last
 step of a partitioned run: its days leave the queue). The logic is in
-``pipeline.partitioned``; the sensor and ``chargeline run`` read the queue.
+``pipeline.day_queue``; the sensor and ``chargeline run`` read the queue.
 """
 
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from pipeline.partitioned import mark_reconciled, pending_days, refresh_file_days
-from pipeline.partitions import context_days, daily
+from pipeline.day_partitions import context_days, daily
+from pipeline.day_queue import mark_reconciled, pending_days, refresh_file_days
 from pipeline.resources import WarehouseResource
 
 STAGING_KEYS = (

@@ -7,9 +7,9 @@ themselves (SQL, tolerances, explanations) live in ``checks/``.
 import dagster as dg
 
 from checks import collect_rules
+from pipeline.day_partitions import context_days, daily
+from pipeline.day_queue import replace_partitions
 from pipeline.flags import build_flags
-from pipeline.partitioned import replace_partitions
-from pipeline.partitions import context_days, daily
 from pipeline.resources import LandingResource, WarehouseResource
 
 UPSTREAM = [

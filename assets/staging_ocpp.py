@@ -11,9 +11,9 @@ import hashlib
 import dagster as dg
 import duckdb
 
+from pipeline.day_partitions import daily
 from pipeline.models.staging import StgOcppFrames
 from pipeline.ocpp import ocpp_params
-from pipeline.partitions import daily
 from pipeline.quarantine import enforce, route_rejects
 from pipeline.resources import LandingResource, WarehouseResource
 from pipeline.sql import build_table, execute, table_sql

@@ -7,8 +7,8 @@ about sessions go to ``recon.flags`` through the rules in the other check module
 
 import dagster as dg
 
+from pipeline.day_partitions import run_days
 from pipeline.integrity import record_result
-from pipeline.partitions import run_days
 from pipeline.resources import WarehouseResource
 from pipeline.sql import execute, load_sql, table_exists
 

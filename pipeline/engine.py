@@ -363,8 +363,8 @@ def finish_day_run(warehouse: Path, run_id: str, days: Sequence[date], as_of: da
     still kept (they say what went wrong). The engine file is removed either way: the
     next run prepares its own.
     """
+    from pipeline.day_queue import mark_reconciled
     from pipeline.integrity import ensure_table
-    from pipeline.partitioned import mark_reconciled
 
     engine = engine_path(warehouse, run_id)
     work = work_path(warehouse)

@@ -33,7 +33,7 @@ class WarehouseResource(DuckDBResource):
     _run_id: str | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        from pipeline.partitions import days_of_run
+        from pipeline.day_partitions import days_of_run
 
         run = context.run
         self._run_id = run.run_id if run else None

@@ -19,10 +19,10 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from pipeline.config import Settings
+from pipeline.day_partitions import contiguous, day_range, range_tags, register_days
+from pipeline.day_queue import pending_days
 from pipeline.definitions import ALL_ASSETS, ALL_CHECKS
 from pipeline.engine import finish_day_run, finish_ingest, work_lock, work_path
-from pipeline.partitioned import pending_days
-from pipeline.partitions import contiguous, day_range, range_tags, register_days
 from pipeline.publish import locked
 from pipeline.resources import make_resources
 from pipeline.schedules import split_assets

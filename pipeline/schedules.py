@@ -20,8 +20,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pipeline.partitioned import LEGACY_GLOBAL_DAY
-from pipeline.partitions import register_days
+from pipeline.day_partitions import register_days
+from pipeline.day_queue import LEGACY_GLOBAL_DAY
 from pipeline.resources import LandingResource, WarehouseResource
 
 TAG_NIGHT = "chargeline/night"
@@ -77,8 +77,8 @@ def build_schedule(ingest_job) -> dg.ScheduleDefinition:
 def _finish_run(run: dg.DagsterRun, instance: dg.DagsterInstance, duckdb: WarehouseResource,
                 landing: LandingResource, success: bool) -> str:
     """Publish what a run launched by Dagster wrote (``chargeline run`` does it in-process)."""
+    from pipeline.day_partitions import days_of_run
     from pipeline.engine import finish_day_run, finish_ingest
-    from pipeline.partitions import days_of_run
 
     warehouse = Path(duckdb.analysts or duckdb.database)
     if not duckdb.store:

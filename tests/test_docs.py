@@ -26,7 +26,7 @@ CONTRACT_CHECKS = {
     "missing_backend_session", "duplicate_cdr", "meter_anomaly", "incomplete_session",
     "token_invalid", "status_mismatch", "capability_mismatch", "auth_latency",
 }
-# Present only while a partitioned run rewrites a table (pipeline/partitioned.py).
+# Present only while a partitioned run rewrites a table (pipeline/day_queue.py).
 TRANSIENT = re.compile(r"^meta\.stash__")
 
 

@@ -16,7 +16,7 @@ import duckdb
 
 from assets.lineage_transactions import lineage_transactions
 from checks.ocpp_staging import transactions_account_for_events
-from pipeline.partitions import range_tags, register_days
+from pipeline.day_partitions import range_tags, register_days
 from pipeline.resources import LandingResource, WarehouseResource
 from pipeline.summary import render_summary
 from pipeline.warehouse import configure

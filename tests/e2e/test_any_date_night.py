@@ -20,7 +20,7 @@ import duckdb
 import pytest
 
 from pipeline.cli import main as chargeline
-from pipeline.partitions import contiguous
+from pipeline.day_partitions import contiguous
 from tests.support.warehouse_copy import copy_warehouse, work_file
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ import duckdb
 
 import pipeline.runner as runner
 from pipeline.cli import main as chargeline
-from pipeline.partitions import TAG_RANGE_START
+from pipeline.day_partitions import TAG_RANGE_START
 from pipeline.sample import write_sample
 
 OLD = date(2019, 3, 10)

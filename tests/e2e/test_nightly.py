@@ -21,13 +21,13 @@ import duckdb
 import pytest
 
 from pipeline.config import Settings
-from pipeline.partitioned import (
+from pipeline.day_partitions import contiguous
+from pipeline.day_queue import (
     mark_reconciled,
     pending_days,
     refresh_file_days,
     replace_partitions,
 )
-from pipeline.partitions import contiguous
 from pipeline.warehouse import configure, connect
 from tests.support.warehouse_copy import copy_warehouse, work_file
 

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import duckdb
 
+from pipeline.day_queue import ensure_meta, pending_days
 from pipeline.definitions import defs
-from pipeline.partitioned import ensure_meta, pending_days
 from pipeline.resources import LandingResource, WarehouseResource
 from pipeline.warehouse import configure
 

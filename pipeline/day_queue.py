@@ -1,12 +1,12 @@
-"""Writing tables one day at a time, and knowing which days a landing file touches.
+"""The day queue: which days a landing file touches, and which days wait to be reconciled.
 
-Belongs here: the bookkeeping of the nightly operation, independent of any one layer.
+Belongs here: the bookkeeping of the nightly operation in the work file, independent of
+any one layer (``pipeline.day_partitions`` is the Dagster side: partitions and ranges).
 
-- ``replace_partitions``: wraps an asset's existing whole-table builder so that only the
-  rows of the run's days change; every other day keeps the rows it had. Rows without a
-  day (charger-level findings) are derived from all data and always replaced. Each step
-  is a transaction, and the rows of the other days wait in a stash table that survives a
-  crash, so a killed run resumes to the same state.
+- ``replace_partitions``: for a warehouse without a store (a test's temporary file),
+  wraps an asset's whole-table builder so that only the rows of the run's days change;
+  the other days' rows wait in a stash table that survives a crash. Day runs with a
+  store compute their own window instead (``pipeline.engine``) and skip it.
 - ``refresh_file_days``: which UTC days (by session start) each ingested file version
   touches, in ``meta.file_days``; the days of new, changed or removed versions are queued
   in ``meta.pending_days`` until a run has reconciled them (``mark_reconciled``).
@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
 import duckdb
+
+from pipeline.sql import table_exists
 
 # Queued by chargeline before the partitions became dynamic, for changes before a fixed
 # first day: "rebuild every day". ``ensure_meta`` turns it into the days it stood for.
@@ -70,10 +72,7 @@ def ensure_meta(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def _exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
-    schema, name = table.split(".", 1)
-    return bool(conn.execute(
-        "select count(*) from information_schema.tables where table_schema = $s and table_name = $n",
-        {"s": schema, "n": name}).fetchall()[0][0])
+    return table_exists(conn, table)
 
 
 def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
