@@ -104,10 +104,47 @@ def _table_exists(conn: duckdb.DuckDBPyConnection, catalog: str, table: str) -> 
         {"c": catalog, "s": schema, "n": name}).fetchall()[0][0])
 
 
+# Engines in use by this process, each with its lock file held open: an engine whose
+# lock nobody holds belongs to a killed run (``drop_abandoned``).
+_HELD: dict[Path, object] = {}
+
+
+def _hold(engine: Path) -> None:
+    import fcntl
+
+    if engine in _HELD:
+        return
+    fh = open(engine.with_name(engine.name + ".lock"), "a+")  # noqa: SIM115 - held until drop_engine
+    fcntl.flock(fh, fcntl.LOCK_EX)
+    _HELD[engine] = fh
+
+
+def drop_abandoned(warehouse: Path) -> list[Path]:
+    """Remove the engine files of runs that died (kill -9): nobody holds their lock."""
+    import fcntl
+
+    folder = warehouse.with_name(warehouse.stem + ".engines")
+    removed = []
+    for lock in folder.glob("*.duckdb.lock") if folder.is_dir() else []:
+        engine = lock.with_name(lock.name[: -len(".lock")])
+        if engine in _HELD:
+            continue
+        with open(lock, "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live run in another process
+            drop_engine(engine)
+            lock.unlink(missing_ok=True)
+            removed.append(engine)
+    return removed
+
+
 def prepare_engine(engine: Path, work: Path, days: Sequence[date], lookback_days: int,
                    configure) -> None:
     """Create ``engine`` with the window's inputs copied from ``work`` (idempotent per file)."""
     engine.parent.mkdir(parents=True, exist_ok=True)
+    _hold(engine)
     done = engine.with_name(engine.name + ".ready")
     if done.exists():
         return
@@ -145,6 +182,10 @@ def prepare_engine(engine: Path, work: Path, days: Sequence[date], lookback_days
 def drop_engine(engine: Path) -> None:
     for p in (engine, engine.with_name(engine.name + ".wal"), engine.with_name(engine.name + ".ready")):
         p.unlink(missing_ok=True)
+    fh = _HELD.pop(engine, None)
+    if fh is not None:
+        engine.with_name(engine.name + ".lock").unlink(missing_ok=True)
+        fh.close()
 
 
 # --- what a day run writes ----------------------------------------------------------------

@@ -22,7 +22,7 @@ from pipeline.config import Settings
 from pipeline.day_partitions import contiguous, day_range, range_tags, register_days
 from pipeline.day_queue import pending_days
 from pipeline.definitions import ALL_ASSETS, ALL_CHECKS
-from pipeline.engine import finish_day_run, finish_ingest, work_lock, work_path
+from pipeline.engine import drop_abandoned, finish_day_run, finish_ingest, work_lock, work_path
 from pipeline.publish import locked
 from pipeline.resources import make_resources
 from pipeline.schedules import split_assets
@@ -100,6 +100,7 @@ def run_pipeline(
     ingest_keys, reconcile_keys = asset_split()
     out = NightlyResult()
     options = settings.options
+    drop_abandoned(settings.warehouse)
     if ingest:
         run = _materialize(settings, ingest_keys, None, raise_on_error, instance, log_level)
         out.runs.append(("ingest", run))

@@ -166,3 +166,5 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(network, serial, tmp_path
     proc.wait()
     _finish(_run(network / "landing", wh, tmp_path))
     assert {**published(wh), "days": serial["days"]} == serial
+    # the killed run's engine file is gone too
+    assert not list(engines.glob("*.duckdb")) if engines.exists() else True
