@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -98,9 +97,3 @@ def make_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
         "landing": LandingResource(path=str(settings.landing), reports=str(settings.reports)),
     }
-
-
-def engine_threads(jobs: int) -> None:
-    """Give each of ``jobs`` side-by-side day runs its share of cores and memory."""
-    cores = os.cpu_count() or 1
-    os.environ.setdefault("CHARGELINE_DUCKDB_THREADS", str(max(1, cores // max(1, jobs))))

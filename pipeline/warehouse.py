@@ -22,6 +22,9 @@ def configure(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     # DuckDB would take 80 % of RAM; a bounded engine spills to disk instead, so a large
     # night cannot starve the machine (CHARGELINE_DUCKDB_MEMORY, e.g. "8GB", to change).
     conn.execute("SET memory_limit = $m", {"m": os.environ.get("CHARGELINE_DUCKDB_MEMORY", "3GB")})
+    # Day runs side by side (one process each) share the cores: CHARGELINE_DUCKDB_THREADS.
+    if os.environ.get("CHARGELINE_DUCKDB_THREADS"):
+        conn.execute("SET threads = $t", {"t": int(os.environ["CHARGELINE_DUCKDB_THREADS"])})
     for schema in SCHEMAS:
         conn.execute(f"create schema if not exists {schema}")
     return conn
