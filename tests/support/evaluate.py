@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.tariffs.model import parse_datetime
+
 CHARGER_CHECKS = frozenset({"charger_clock_skew", "auth_latency"})
 EVSE_CHECKS = frozenset({"status_mismatch", "capability_mismatch"})
 SAMPLES = 5
@@ -33,19 +35,8 @@ def _s(value: Any) -> str:
 
 def _instant(value: Any) -> datetime | None:
     """An ISO text or datetime as an aware UTC instant (naive reads as UTC)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        dt = value
-    else:
-        text = str(value).strip().replace(" ", "T")
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            dt = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
+    dt = parse_datetime(value if isinstance(value, datetime) else _s(value))
+    return dt.astimezone(UTC) if dt else None
 
 
 def level(check: str, row: Mapping[str, Any]) -> str:
