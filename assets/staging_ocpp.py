@@ -27,6 +27,9 @@ def stage_frames(conn: duckdb.DuckDBPyConnection, params: dict) -> dict:
     version) or when the staging SQL changed since the table was built (then every file).
     Rows of removed files go with them.
     """
+    from pipeline.ingest.run import ensure_tables
+
+    ensure_tables(conn)
     version = hashlib.sha256(table_sql("staging", "ocpp_frames").encode()).hexdigest()[:16]
     conn.execute("create table if not exists meta.staged_versions (table_name varchar primary key, sql_version varchar)")
     built = conn.execute("select sql_version from meta.staged_versions where table_name = 'staging.ocpp_frames'"
@@ -41,11 +44,11 @@ def stage_frames(conn: duckdb.DuckDBPyConnection, params: dict) -> dict:
     # No transaction around this: rows created in one get transaction-local rowids,
     # which the contract's rowid slices cannot walk. A killed run leaves its batch files
     # unstaged (records_staged null), and the next run deletes and restages them.
+    _note_batch(conn, None)
     if whole:
-        execute(conn, "create or replace table staging.ocpp_frames as\n" + table_sql("staging", "ocpp_frames"),
-                batch_params)
-        routed = route_rejects(conn, "staging.ocpp_frames", "ocpp")
-        contract = enforce(conn, "staging.ocpp_frames", StgOcppFrames, "ocpp")
+        conn.execute("drop table if exists staging.ocpp_frames").fetchall()
+        conn.execute("delete from meta.staged_files").fetchall()
+        conn.execute("delete from quarantine.rejects where staging_table = 'staging.ocpp_frames'").fetchall()
     else:
         # Only files that have staged rows are looked for (meta.staged_files): a scan of
         # the staged history for every new file would make each night cost more.
@@ -62,30 +65,33 @@ def stage_frames(conn: duckdb.DuckDBPyConnection, params: dict) -> dict:
         conn.execute("delete from quarantine.rejects where staging_table = 'staging.ocpp_frames' and "
                      "(source_file in (select unnest($f::varchar[])) or source_file not in "
                      "(select source_file from meta.files where source = 'ocpp'))", {"f": batch}).fetchall()
-        execute(conn, "create or replace table staging.ocpp_frames_batch as\n"
-                + table_sql("staging", "ocpp_frames"), batch_params)
-        routed = route_rejects(conn, "staging.ocpp_frames_batch", "ocpp", raw_table="raw.ocpp_frames",
-                               recorded_as="staging.ocpp_frames", clear=False)
-        contract = enforce(conn, "staging.ocpp_frames_batch", StgOcppFrames, "ocpp", raw_table="raw.ocpp_frames",
+    # the batch is typed, quarantined and checked on its own, then appended
+    execute(conn, "create or replace table staging.ocpp_frames_batch as\n"
+            + table_sql("staging", "ocpp_frames"), batch_params)
+    routed = route_rejects(conn, "staging.ocpp_frames_batch", "ocpp", raw_table="raw.ocpp_frames",
                            recorded_as="staging.ocpp_frames", clear=False)
-        _note_batch(conn, "staging.ocpp_frames_batch")
+    contract = enforce(conn, "staging.ocpp_frames_batch", StgOcppFrames, "ocpp", raw_table="raw.ocpp_frames",
+                       recorded_as="staging.ocpp_frames", clear=False)
+    _note_batch(conn, "staging.ocpp_frames_batch")
+    if whole:
+        conn.execute("alter table staging.ocpp_frames_batch rename to ocpp_frames").fetchall()
+    else:
         conn.execute("insert into staging.ocpp_frames by name select * from staging.ocpp_frames_batch").fetchall()
         conn.execute("drop table staging.ocpp_frames_batch").fetchall()
-    if whole:
-        _note_batch(conn, "staging.ocpp_frames", replace=True)
     conn.execute("insert or replace into meta.staged_versions values ('staging.ocpp_frames', $v)",
                  {"v": version}).fetchall()
     _update_staged_counts(conn, batch)
     return {"routed": routed, "contract": contract, "files": len(batch), "whole": whole}
 
 
-def _note_batch(conn: duckdb.DuckDBPyConnection, table: str, replace: bool = False) -> None:
+def _note_batch(conn: duckdb.DuckDBPyConnection, table: str | None) -> None:
     """Remember per staged file its frame count and the days its frames are on
-    (``meta.staged_files``), read from the batch while it is small."""
+    (``meta.staged_files``), read from the batch while it is small (``None``: only make
+    sure the table exists)."""
     conn.execute("create table if not exists meta.staged_files "
                  "(source_file varchar, frames bigint, days date[])").fetchall()
-    if replace:
-        conn.execute("delete from meta.staged_files").fetchall()
+    if table is None:
+        return
     conn.execute(f"""
         insert into meta.staged_files
         select source_file, count(*), list_sort(list(distinct cast(received_at as date)))
