@@ -17,7 +17,6 @@ half a night. Tables computed per charger or per review item by every day's run 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -175,7 +174,3 @@ def view_definitions(conn: duckdb.DuckDBPyConnection, schemas: Sequence[str]) ->
         body = sql.split(" AS ", 1)[1] if " AS " in sql else sql
         out.append((f"{schema}.{name}", body.rstrip().rstrip(";")))
     return out
-
-
-def dumps_versions(versions: dict[str, int]) -> str:
-    return json.dumps(versions, sort_keys=True)

@@ -47,10 +47,6 @@ class WarehouseResource(DuckDBResource):
 
         return engine_path(Path(self.analysts or self.database), self._run_id)
 
-    @property
-    def days(self) -> list[date]:
-        return list(self._days)
-
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         engine = self.engine
