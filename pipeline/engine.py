@@ -18,7 +18,6 @@ day queue: one writer, the ingest) and the published Delta tables.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -329,20 +328,6 @@ def current_catalog(conn: duckdb.DuckDBPyConnection) -> str:
     return conn.execute("select current_database()").fetchall()[0][0]
 
 
-def empty_like(conn: duckdb.DuckDBPyConnection, table: str) -> pa.Table:
-    return arrow_of(conn, f"select * from {table} where false")
-
-
-def publish_all(store: TableStore, analysts: Path, views: Sequence[tuple[str, str]] = ()) -> dict[str, int]:
-    return publish(store, analysts, views)
-
-
-def remove_store(warehouse: Path) -> None:
-    """Forget every published table and engine (a rebuild from landing)."""
-    for p in (warehouse.with_name(warehouse.stem + ".tables"), warehouse.with_name(warehouse.stem + ".engines")):
-        shutil.rmtree(p, ignore_errors=True)
-
-
 # --- the end of a run ---------------------------------------------------------------------
 
 _DECISION_COLUMNS = [("review_key", "VARCHAR"), ("session_key", "VARCHAR"), ("status", "VARCHAR"),
@@ -393,6 +378,9 @@ def finish_ingest(warehouse: Path, options: dict | None = None) -> dict[str, int
             conn.close()
     publish_decisions(store, warehouse, options)
     publish(store, warehouse)
+    # superseded files go once no reader can still hold a view of them
+    keep = float(((options or {}).get("storage") or {}).get("keep_superseded_hours", 168))
+    store.vacuum(keep)
     return written
 
 

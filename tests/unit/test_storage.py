@@ -61,3 +61,14 @@ def test_an_empty_table_is_a_typed_empty_view(tmp_path):
 def test_object_storage_is_refused_with_the_reason():
     with pytest.raises(StorageError, match="httpfs"):
         TableStore("s3://bucket/tables")
+
+
+def test_vacuum_keeps_what_the_latest_version_reads(tmp_path):
+    store = TableStore(tmp_path / "t")
+    d = date(2026, 1, 1)
+    store.write_days("lineage.sessions", _rows(["a"], d), [d], COLS)
+    store.write_days("lineage.sessions", _rows(["b"], d), [d], COLS)
+    assert store.vacuum(0) == 1  # the superseded file of "a"
+    publish(store, tmp_path / "w.duckdb")
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as conn:
+        assert conn.execute("select session_key from lineage.sessions").fetchall() == [("b",)]
